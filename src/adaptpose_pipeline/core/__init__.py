@@ -1,0 +1,1 @@
+"""Pure numpy/torch library: geometry, models, losses, metrics. Never imports kedro or mlflow."""

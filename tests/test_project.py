@@ -1,0 +1,50 @@
+"""The project wiring: the core stays free of kedro/mlflow, Kedro finds the project."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "src" / "adaptpose_pipeline" / "core"
+
+
+@pytest.mark.parametrize("path", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
+def test_core_never_imports_kedro_or_mlflow(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        for name in names:
+            assert name.split(".")[0] not in {"kedro", "kedro_datasets", "mlflow", "kedro_mlflow"}, (
+                f"{path.name} imports {name}"
+            )
+
+
+def test_kedro_registry_lists_pipelines():
+    env = dict(os.environ, DO_NOT_TRACK="true")
+    kedro = Path(sys.executable).parent / "kedro"
+    out = subprocess.run(
+        [str(kedro), "registry", "list"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "__default__" in out.stdout
+
+
+def test_parameters_have_seed_and_device():
+    from kedro.config import OmegaConfigLoader
+
+    params = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]
+    assert isinstance(params["seed"], int)
+    assert params["device"] == "auto"
+
+
+def test_telemetry_off():
+    assert "consent: false" in (ROOT / ".telemetry").read_text()
