@@ -27,3 +27,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
 }
+
+from adaptpose_pipeline.hooks import ParameterCheckHook  # noqa: E402
+
+HOOKS = (ParameterCheckHook(),)

@@ -1,0 +1,1 @@
+"""Readers of native dataset layouts, writers of stand-ins, custom Kedro datasets."""

@@ -1,0 +1,174 @@
+"""Custom Kedro datasets: native dataset folders, numpy archives.
+
+Saves are atomic: data goes to a temporary name in the destination folder and is
+moved into place with ``os.replace`` only once complete, so a run killed while
+saving leaves nothing a later load would pick up (versioned loads only see
+versions whose final file exists).
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
+
+from adaptpose_pipeline.datasets import native
+
+log = logging.getLogger(__name__)
+STANDIN_MARKER = ".standin.json"
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_npz(fh: io.BufferedWriter, arrays: dict[str, np.ndarray]) -> None:
+    """An ``.npz`` that ``np.load`` reads, with fixed zip timestamps so that the same
+    arrays always give the same bytes (``np.savez`` stamps the current time)."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            zf.writestr(info, buf.getvalue())
+
+
+class NpzDataset(AbstractVersionedDataset[dict, dict]):
+    """A dict of named numpy arrays in one ``.npz`` file (local filesystem).
+
+    ``load`` returns a plain dict of arrays; object arrays are refused on save.
+    """
+
+    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(filepath),
+            version=version,
+            exists_function=os.path.exists,
+            glob_function=glob.glob,
+        )
+
+    def load(self) -> dict[str, np.ndarray]:
+        path = Path(self._get_load_path())
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise DatasetError(f"{path}: cannot be read as an .npz archive: {exc}") from exc
+
+    def save(self, data: dict[str, np.ndarray]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"{self._filepath}: expected a dict of arrays, got {type(data).__name__}")
+        for k, v in data.items():
+            if np.asarray(v).dtype == object:
+                raise DatasetError(f"{self._filepath}: array {k!r} has dtype object; only plain arrays are saved")
+        atomic_write(Path(self._get_save_path()), lambda fh: write_npz(fh, data))
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+
+class NativeSource:
+    """A native dataset folder, read on demand: ``read()`` -> ``list[PoseSequence]``.
+
+    Loading the catalog entry costs nothing, so a pipeline can take every dataset as
+    an input (its lineage shows them all) and read only the ones the run's target needs.
+    """
+
+    def __init__(self, path: Path, dataset: str, load_args: dict):
+        self.path, self.dataset, self.load_args = Path(path), dataset, dict(load_args)
+
+    def read(self) -> list:
+        return native.READERS[self.dataset](self.path, **self.load_args)
+
+    def __repr__(self) -> str:
+        return f"NativeSource({self.dataset!r}, {str(self.path)!r})"
+
+
+class NativeDataset(AbstractDataset[list, NativeSource]):
+    """A dataset folder in its native published layout.
+
+    ``load`` returns a :class:`NativeSource`, whose ``read()`` runs the dataset's
+    reader and returns the common form (``list[PoseSequence]``). ``save`` takes stand-in ``list[Recording]`` and writes
+    them in the native layout, into a temporary folder that replaces ``path`` once
+    complete. A folder that holds real data (anything not written by the stand-in
+    generator, which leaves a ``.standin.json`` marker) is never overwritten: the save
+    is skipped with a warning and the real data is what loads.
+    """
+
+    def __init__(self, *, path: str, dataset: str, load_args: dict | None = None, metadata: dict | None = None):
+        if dataset not in native.READERS:
+            raise DatasetError(f"NativeDataset: unknown dataset {dataset!r}; expected one of {sorted(native.READERS)}")
+        self._path = Path(path)
+        self._dataset = dataset
+        self._load_args = dict(load_args or {})
+        self.metadata = metadata
+
+    def holds_real_data(self) -> bool:
+        return self._path.is_dir() and any(self._path.iterdir()) and not (self._path / STANDIN_MARKER).is_file()
+
+    def load(self) -> NativeSource:
+        return NativeSource(self._path, self._dataset, self._load_args)
+
+    def save(self, data: list) -> None:
+        if self.holds_real_data():
+            log.warning(
+                "%s holds data not written by the stand-in generator: leaving it as it is "
+                "(the %s stand-in is not written; ingestion reads this folder).",
+                self._path,
+                self._dataset,
+            )
+            return
+        parent = self._path.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self._path.name}.", suffix=".tmp", dir=parent))
+        try:
+            native.WRITERS[self._dataset](tmp, data)
+            marker = {"dataset": self._dataset, "recordings": len(data), "frames": int(sum(r.num_frames for r in data))}
+            (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=1))
+            old = None
+            if self._path.exists():
+                old = parent / f".{self._path.name}.old"
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(self._path, old)
+            os.replace(tmp, self._path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "dataset": self._dataset, "load_args": self._load_args}

@@ -1,0 +1,489 @@
+"""3DPW (von Marcard et al., ECCV 2018): reader of the native layout, stand-in writer.
+
+Layout::
+
+    <root>/sequenceFiles/{train,validation,test}/<sequence_name>.pkl
+
+Each file is a Python pickle (protocol 2; read with ``encoding="latin1"``) of a dict.
+``P`` people, ``N`` frames; per-person keys hold a list with one entry per person.
+
+================  ===============  ============================================================
+key               shape / type     meaning
+================  ===============  ============================================================
+sequence          str              sequence name (the file stem in the released data)
+genders           P x str          ``'m'`` / ``'f'``
+betas             P x (10,)        SMPL shape (checked: 1-D, finite; not used)
+poses             P x (N, 72)      SMPL axis-angle pose (checked; not used)
+trans             P x (N, 3)       SMPL root translation, m (checked; not used)
+poses2d           P x (N, 3, 18)   OpenPose COCO-18 detections, rows x, y (px), confidence
+                                   (checked; not used, see below)
+jointPositions    P x (N, 72)      24 SMPL joints x (x, y, z), world frame, m
+cam_poses         (N, 4, 4)        world -> camera ``[[R, t], [0, 1]]``, OpenCV axes, m
+cam_intrinsics    (3, 3)           ``K`` in px: ``[[fx, 0, cx], [0, fy, cy], [0, 0, 1]]``
+img_frame_ids     (N,)             image index of each frame
+campose_valid     P x (N,)         1 where the camera pose, hence the person's 3D, is valid
+================  ===============  ============================================================
+
+Released files also hold ``betas_clothed``, ``v_template_clothed`` and ``texture_maps``;
+they are ignored. Every per-person key must list the same number of people. Loading a
+pickle can run code: read only the released files or ones :func:`write_3dpw` made.
+
+Joint orders: ``jointPositions`` is in :data:`SMPL24_JOINTS` order, ``poses2d`` in
+:data:`COCO18_JOINTS` order. SMPL-24 maps to Human3.6M-17 by the name table
+:data:`H36M_FROM_SMPL`; the H36M head top has no SMPL joint and is extrapolated along
+the SMPL neck -> head direction (:data:`HEAD_TOP_FACTOR`). The usual H36M regressor
+needs the licensed SMPL body model, hence a joint table.
+
+What :func:`read_3dpw` assumes, because the pickles do not say:
+
+- 2D is the perspective projection of the camera-frame 3D with ``cam_intrinsics``
+  (no distortion). The detections ``poses2d`` are shape-checked but not used: COCO-18
+  has no pelvis, spine, thorax or head top.
+- Image size: portrait ``(1080, 1920)`` when ``cy > cx``, else landscape
+  ``(1920, 1080)``. The normaliser should pad to a square first (:func:`pad_to_square`;
+  ``meta["pad_to_square"]`` is True).
+- Frame rate: 30 Hz (parameter ``fps``).
+- Each person is a subject named ``f"{sequence}_p{i}"``; the camera is ``"handheld"``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from adaptpose_pipeline.core.camera import project, world_to_camera
+from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
+from adaptpose_pipeline.datasets.common import (
+    DataError,
+    PoseSequence,
+    check_array,
+    require_dir,
+)
+from adaptpose_pipeline.datasets.recording import Recording
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+FPS = 30.0
+CAMERA = "handheld"
+PORTRAIT_SIZE = (1080, 1920)
+LANDSCAPE_SIZE = (1920, 1080)
+
+SMPL24_JOINTS: tuple[str, ...] = (
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
+)
+
+COCO18_JOINTS: tuple[str, ...] = (
+    "nose",
+    "neck",
+    "r_shoulder",
+    "r_elbow",
+    "r_wrist",
+    "l_shoulder",
+    "l_elbow",
+    "l_wrist",
+    "r_hip",
+    "r_knee",
+    "r_ankle",
+    "l_hip",
+    "l_knee",
+    "l_ankle",
+    "r_eye",
+    "l_eye",
+    "r_ear",
+    "l_ear",
+)
+
+# H36M-17 joint <- SMPL-24 joint. H36M "neck" is the nose/neck-top joint, closest to
+# SMPL "head"; H36M "thorax" sits where SMPL puts "neck". H36M "head" (top) is derived.
+H36M_FROM_SMPL: dict[str, str] = {
+    "hip": "pelvis",
+    "r_hip": "right_hip",
+    "r_knee": "right_knee",
+    "r_ankle": "right_ankle",
+    "l_hip": "left_hip",
+    "l_knee": "left_knee",
+    "l_ankle": "left_ankle",
+    "spine": "spine2",
+    "thorax": "neck",
+    "neck": "head",
+    "l_shoulder": "left_shoulder",
+    "l_elbow": "left_elbow",
+    "l_wrist": "left_wrist",
+    "r_shoulder": "right_shoulder",
+    "r_elbow": "right_elbow",
+    "r_wrist": "right_wrist",
+}
+# H36M head top = SMPL head + HEAD_TOP_FACTOR * (SMPL head - SMPL neck): an
+# anthropometric guess, good to a few centimetres, not a fitted regressor.
+HEAD_TOP_FACTOR = 0.6
+
+# The writer's inverse, for the SMPL joints H36M-17 lacks (fractions along a bone).
+SPINE1_AT = 0.45  # spine1 = lerp(hip, spine, SPINE1_AT)
+SPINE3_AT = 0.4  # spine3 = lerp(spine, thorax, SPINE3_AT)
+COLLAR_AT = 0.35  # collar = lerp(thorax, shoulder, COLLAR_AT)
+HAND_EXTENSION = 0.2  # hand = wrist + HAND_EXTENSION * (wrist - elbow)
+FOOT_FORWARD_M = 0.1  # foot = ankle + FOOT_FORWARD_M along the body's forward direction
+
+# COCO-18 joint <- H36M-17 joint; the eyes and ears are placed near the head instead.
+COCO_FROM_H36M: dict[str, str] = {
+    "nose": "neck",
+    "neck": "thorax",
+    "r_shoulder": "r_shoulder",
+    "r_elbow": "r_elbow",
+    "r_wrist": "r_wrist",
+    "l_shoulder": "l_shoulder",
+    "l_elbow": "l_elbow",
+    "l_wrist": "l_wrist",
+    "r_hip": "r_hip",
+    "r_knee": "r_knee",
+    "r_ankle": "r_ankle",
+    "l_hip": "l_hip",
+    "l_knee": "l_knee",
+    "l_ankle": "l_ankle",
+}
+# Face points: (fraction of the way nose -> head top, metres towards the body's left).
+COCO_FACE: dict[str, tuple[float, float]] = {
+    "r_eye": (0.3, -0.03),
+    "l_eye": (0.3, 0.03),
+    "r_ear": (0.35, -0.075),
+    "l_ear": (0.35, 0.075),
+}
+
+PERSON_KEYS: tuple[str, ...] = (
+    "genders",
+    "betas",
+    "poses",
+    "trans",
+    "poses2d",
+    "jointPositions",
+    "campose_valid",
+)
+REQUIRED_KEYS: tuple[str, ...] = (
+    "sequence",
+    *PERSON_KEYS,
+    "cam_poses",
+    "cam_intrinsics",
+    "img_frame_ids",
+)
+
+_S = SMPL24_JOINTS.index
+_H = H36M17.index
+_H36M_MAPPED = np.array([_H(h) for h in H36M_FROM_SMPL])
+_SMPL_MAPPED = np.array([_S(s) for s in H36M_FROM_SMPL.values()])
+
+
+def smpl24_to_h36m17(joints: np.ndarray) -> np.ndarray:
+    """``(..., 24, 3)`` SMPL joints -> ``(..., 17, 3)`` H36M joints by :data:`H36M_FROM_SMPL`."""
+    joints = np.asarray(joints, dtype=np.float64)
+    out = np.empty(joints.shape[:-2] + (len(H36M17_JOINTS), 3))
+    out[..., _H36M_MAPPED, :] = joints[..., _SMPL_MAPPED, :]
+    head, neck = joints[..., _S("head"), :], joints[..., _S("neck"), :]
+    out[..., _H("head"), :] = head + HEAD_TOP_FACTOR * (head - neck)
+    return out
+
+
+def h36m17_to_smpl24(joints: np.ndarray) -> np.ndarray:
+    """``(..., 17, 3)`` H36M joints -> ``(..., 24, 3)`` SMPL joints (the stand-in writer's inverse).
+
+    Mapped joints are copied (SMPL head = H36M neck, SMPL neck = H36M thorax); the rest
+    are placed along bones by the module constants ``SPINE1_AT`` ... ``FOOT_FORWARD_M``.
+    """
+    x = np.asarray(joints, dtype=np.float64)
+    out = np.empty(x.shape[:-2] + (len(SMPL24_JOINTS), 3))
+    out[..., _SMPL_MAPPED, :] = x[..., _H36M_MAPPED, :]
+    j = {name: x[..., _H(name), :] for name in H36M17_JOINTS}
+    out[..., _S("spine1"), :] = j["hip"] + SPINE1_AT * (j["spine"] - j["hip"])
+    out[..., _S("spine3"), :] = j["spine"] + SPINE3_AT * (j["thorax"] - j["spine"])
+    forward = np.cross(j["thorax"] - j["hip"], j["r_hip"] - j["l_hip"])
+    forward /= np.linalg.norm(forward, axis=-1, keepdims=True).clip(1e-9)
+    for side, smpl_side in (("l", "left"), ("r", "right")):
+        shoulder, elbow, wrist = j[f"{side}_shoulder"], j[f"{side}_elbow"], j[f"{side}_wrist"]
+        out[..., _S(f"{smpl_side}_collar"), :] = j["thorax"] + COLLAR_AT * (shoulder - j["thorax"])
+        out[..., _S(f"{smpl_side}_hand"), :] = wrist + HAND_EXTENSION * (wrist - elbow)
+        out[..., _S(f"{smpl_side}_foot"), :] = j[f"{side}_ankle"] + FOOT_FORWARD_M * forward
+    return out
+
+
+def h36m17_to_coco18(joints: np.ndarray) -> np.ndarray:
+    """``(..., 17, 3)`` H36M joints -> ``(..., 18, 3)`` COCO-18 keypoints (face approximate)."""
+    x = np.asarray(joints, dtype=np.float64)
+    out = np.empty(x.shape[:-2] + (len(COCO18_JOINTS), 3))
+    for coco, h36m in COCO_FROM_H36M.items():
+        out[..., COCO18_JOINTS.index(coco), :] = x[..., _H(h36m), :]
+    nose, top = x[..., _H("neck"), :], x[..., _H("head"), :]
+    left = x[..., _H("l_shoulder"), :] - x[..., _H("r_shoulder"), :]
+    left /= np.linalg.norm(left, axis=-1, keepdims=True).clip(1e-9)
+    for name, (up, lateral) in COCO_FACE.items():
+        out[..., COCO18_JOINTS.index(name), :] = nose + up * (top - nose) + lateral * left
+    return out
+
+
+def image_size_from_centre(c: np.ndarray) -> tuple[int, int]:
+    """3DPW image ``(w, h)``: portrait when the principal point lies lower than it is wide."""
+    return PORTRAIT_SIZE if c[1] > c[0] else LANDSCAPE_SIZE
+
+
+def pad_to_square(
+    joints_2d_px: np.ndarray, image_size: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Shift ``(..., 2)`` pixels as if the shorter image side were padded symmetrically.
+
+    Returns the shifted pixels and the square size ``(s, s)``, ``s = max(w, h)``; the
+    paper pads portrait 3DPW (1080 x 1920) to 1920 x 1920 before mapping [0, w] to [-1, 1].
+    """
+    x = np.asarray(joints_2d_px)
+    w, h = (int(v) for v in image_size)
+    s = max(w, h)
+    offset = np.array([(s - w) / 2, (s - h) / 2], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    return x + offset, (s, s)
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def read_3dpw(
+    root: str | Path,
+    splits: Sequence[str] = SPLITS,
+    fps: float = FPS,
+) -> list[PoseSequence]:
+    """One :class:`PoseSequence` per (pickle, person) under ``<root>/sequenceFiles/<split>/``."""
+    base = require_dir(Path(root), "3DPW root")
+    base = require_dir(base / "sequenceFiles", "3DPW sequence files")
+    out: list[PoseSequence] = []
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"3DPW splits: expected names from {SPLITS}, got {split!r}")
+        folder = require_dir(base / split, f"3DPW split {split!r}")
+        files = sorted(folder.glob("*.pkl"))
+        if not files:
+            raise DataError(f"{folder}: expected 3DPW sequence pickles (*.pkl), found none")
+        for path in files:
+            out.extend(_read_sequence(path, split, fps))
+    return out
+
+
+def _load_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh, encoding="latin1")
+    except Exception as exc:  # truncated or corrupt files raise many kinds of error
+        raise DataError(
+            f"{path}: expected a 3DPW sequence pickle, could not unpickle it "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a dict of arrays, found {type(data).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise DataError(f"{path}: expected keys {missing}, which are missing; found keys {sorted(data)}")
+    return data
+
+
+def _person_counts(data: dict, path: Path) -> int:
+    counts = {}
+    for key in PERSON_KEYS:
+        try:
+            counts[key] = len(data[key])
+        except TypeError:
+            raise DataError(
+                f"{path}: {key}: expected a list with one entry per person, "
+                f"found {type(data[key]).__name__}"
+            ) from None
+    if len(set(counts.values())) != 1:
+        raise DataError(
+            f"{path}: expected the same number of people under every per-person key, found {counts}"
+        )
+    people = counts["jointPositions"]
+    if people == 0:
+        raise DataError(f"{path}: jointPositions: expected at least one person, found none")
+    return people
+
+
+def _read_sequence(path: Path, split: str, fps: float) -> list[PoseSequence]:
+    data = _load_pickle(path)
+    name = data["sequence"]
+    if not isinstance(name, str) or not name:
+        raise DataError(f"{path}: sequence: expected a non-empty name, found {name!r}")
+    people = _person_counts(data, path)
+    cam_poses = check_array(data["cam_poses"], (None, 4, 4), f"{path}: cam_poses").astype(np.float64)
+    n = len(cam_poses)
+    if n == 0:
+        raise DataError(f"{path}: cam_poses: expected at least one frame, found an empty sequence (0 frames)")
+    K = check_array(data["cam_intrinsics"], (3, 3), f"{path}: cam_intrinsics").astype(np.float64)
+    frame_ids = check_array(data["img_frame_ids"], (n,), f"{path}: img_frame_ids")
+    R, t = cam_poses[:, None, :3, :3], cam_poses[:, None, :3, 3]
+    f, c = np.array([K[0, 0], K[1, 1]]), np.array([K[0, 2], K[1, 2]])
+    image_size = image_size_from_centre(c)
+
+    out = []
+    for i in range(people):
+        check_array(data["betas"][i], (None,), f"{path}: betas[{i}]")
+        check_array(data["poses"][i], (n, 72), f"{path}: poses[{i}]")
+        check_array(data["trans"][i], (n, 3), f"{path}: trans[{i}]")
+        check_array(data["poses2d"][i], (n, 3, 18), f"{path}: poses2d[{i}]")
+        joints = check_array(data["jointPositions"][i], (n, 72), f"{path}: jointPositions[{i}]")
+        valid = check_array(data["campose_valid"][i], (n,), f"{path}: campose_valid[{i}]")
+        x_cam = world_to_camera(smpl24_to_h36m17(joints.reshape(n, 24, 3)), R, t)
+        seq = PoseSequence(
+            dataset="3dpw",
+            subject=f"{name}_p{i}",
+            sequence=name,
+            camera=CAMERA,
+            split=split,
+            fps=float(fps),
+            image_size=image_size,
+            f=f,
+            c=c,
+            joints_2d=project(x_cam, f, c),
+            joints_3d_cam=x_cam,
+            valid=np.asarray(valid) != 0,
+            meta={
+                "pad_to_square": True,
+                "person": i,
+                "gender": str(data["genders"][i]),
+                "img_frame_ids": np.asarray(frame_ids),
+            },
+        )
+        out.append(seq.validate(path))
+    return out
+
+
+# --- writing (stand-ins) -------------------------------------------------------------
+
+
+def write_3dpw(
+    root: str | Path,
+    recordings: Iterable[Recording],
+    fps: float = FPS,
+) -> list[Path]:
+    """Write ``recordings`` as 3DPW pickles; returns the files written.
+
+    Each recording needs ``split`` in :data:`SPLITS`, ``joints_world (T, 17, 3)`` in
+    H36M-17 order, exactly one moving :class:`CameraRig` (``R (T, 3, 3)``, ``t (T, 3)``,
+    no distortion, image size as :func:`image_size_from_centre` infers it) and
+    ``fps == fps`` (the files hold no frame rate). Recordings sharing ``split`` and
+    ``sequence`` become the people of one pickle, in the order given, and must share
+    the camera; the reader names them ``f"{sequence}_p{i}"``, camera ``"handheld"``.
+    ``poses``, ``trans`` and ``betas`` are zeros (no SMPL fit); ``genders`` comes from
+    ``rec.meta["gender"]`` (default ``"m"``). Everything is checked before a file is written.
+    """
+    groups: dict[tuple[str, str], list[Recording]] = {}
+    for rec in recordings:
+        _check_recording(rec, fps)
+        groups.setdefault((rec.split, rec.sequence), []).append(rec)
+    payloads = {}
+    for (split, name), recs in groups.items():
+        _check_shared_camera(recs)
+        path = Path(root) / "sequenceFiles" / split / f"{name}.pkl"
+        payloads[path] = _pickle_dict(name, recs)
+    for path, data in payloads.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump(data, fh, protocol=2)
+    return list(payloads)
+
+
+def _where(rec: Recording) -> str:
+    return f"recording {rec.subject}/{rec.sequence} ({rec.split})"
+
+
+def _check_recording(rec: Recording, fps: float) -> None:
+    where = _where(rec)
+    if rec.split not in SPLITS:
+        raise DataError(f"{where}: split: expected one of {SPLITS}, found {rec.split!r}")
+    if not rec.sequence or Path(rec.sequence).name != rec.sequence:
+        raise DataError(f"{where}: sequence: expected a plain file name, found {rec.sequence!r}")
+    if len(rec.cameras) != 1:
+        raise DataError(
+            f"{where}: cameras: expected exactly one (3DPW is one handheld camera), "
+            f"found {len(rec.cameras)}"
+        )
+    rig = rec.cameras[0]
+    x = check_array(rec.joints_world, (None, len(H36M17_JOINTS), 3), f"{where}: joints_world")
+    T = len(x)
+    if T == 0:
+        raise DataError(f"{where}: joints_world: expected at least one frame, found 0")
+    check_array(rec.valid, (T,), f"{where}: valid")
+    check_array(rig.R, (T, 3, 3), f"{where}: camera {rig.name} R (a moving camera)")
+    check_array(rig.t, (T, 3), f"{where}: camera {rig.name} t (a moving camera)")
+    check_array(rig.f, (2,), f"{where}: camera {rig.name} f")
+    check_array(rig.c, (2,), f"{where}: camera {rig.name} c")
+    if rig.k is not None or rig.p is not None:
+        raise DataError(f"{where}: camera {rig.name}: expected no distortion (3DPW stores none), found k/p")
+    expected = image_size_from_centre(np.asarray(rig.c))
+    if tuple(int(v) for v in rig.image_size) != expected:
+        raise DataError(
+            f"{where}: camera {rig.name} image_size: expected {expected} (what the reader infers "
+            f"from c = {np.asarray(rig.c).tolist()}), found {tuple(rig.image_size)}"
+        )
+    if float(rec.fps) != float(fps):
+        raise DataError(f"{where}: fps: expected {fps} (3DPW files hold no frame rate), found {rec.fps}")
+
+
+def _check_shared_camera(recs: list[Recording]) -> None:
+    first = recs[0].cameras[0]
+    for rec in recs[1:]:
+        rig = rec.cameras[0]
+        same = all(
+            np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=0, atol=1e-9)
+            for a, b in ((first.R, rig.R), (first.t, rig.t), (first.f, rig.f), (first.c, rig.c))
+        )
+        if not same:
+            raise DataError(
+                f"{_where(rec)}: expected the camera of {_where(recs[0])} (people of one 3DPW "
+                "sequence share its camera), found a different camera or frame count"
+            )
+
+
+def _pickle_dict(name: str, recs: list[Recording]) -> dict:
+    rig = recs[0].cameras[0]
+    R, t = np.asarray(rig.R, dtype=np.float64), np.asarray(rig.t, dtype=np.float64)
+    T = len(R)
+    cam_poses = np.zeros((T, 4, 4))
+    cam_poses[:, :3, :3], cam_poses[:, :3, 3], cam_poses[:, 3, 3] = R, t, 1.0
+    (fx, fy), (cx, cy) = np.asarray(rig.f, dtype=np.float64), np.asarray(rig.c, dtype=np.float64)
+    K = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+    poses2d, joints = [], []
+    for rec in recs:
+        x = np.asarray(rec.joints_world, dtype=np.float64)
+        coco_px = rig.project(rig.to_camera(h36m17_to_coco18(x)))
+        poses2d.append(np.concatenate([coco_px, np.ones((T, len(COCO18_JOINTS), 1))], -1).transpose(0, 2, 1))
+        joints.append(h36m17_to_smpl24(x).reshape(T, 72))
+    return {
+        "sequence": name,
+        "genders": [str(rec.meta.get("gender", "m")) for rec in recs],
+        "betas": [np.zeros(10) for _ in recs],
+        "poses": [np.zeros((T, 72)) for _ in recs],
+        "trans": [np.zeros((T, 3)) for _ in recs],
+        "poses2d": poses2d,
+        "jointPositions": joints,
+        "cam_poses": cam_poses,
+        "cam_intrinsics": K,
+        "img_frame_ids": np.arange(T),
+        "campose_valid": [np.asarray(rec.valid, dtype=np.int64) for rec in recs],
+    }

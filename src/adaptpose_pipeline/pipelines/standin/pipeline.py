@@ -1,0 +1,30 @@
+from functools import partial
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.pipelines.standin.nodes import generate_standin, report_domain_gaps
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    nodes = []
+    for ds in DATASETS:
+        nodes += [
+            node(
+                partial(generate_standin, dataset=ds),
+                inputs=["params:standin", "params:seed"],
+                outputs=[f"raw_{ds}", f"standin_summary_{ds}"],
+                name=f"generate_standin_{ds}",
+                tags=["standin"],
+            )
+        ]
+    nodes.append(
+        node(
+            report_domain_gaps,
+            inputs=[f"standin_summary_{ds}" for ds in DATASETS],
+            outputs=["standin_gaps_table", "standin_gaps_markdown", "standin_gaps_plot"],
+            name="report_domain_gaps",
+            tags=["standin"],
+        )
+    )
+    return pipeline(nodes)
