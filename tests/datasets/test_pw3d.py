@@ -3,7 +3,6 @@ import pickle
 import numpy as np
 import pytest
 
-from adaptpose_pipeline.core.camera import normalise_screen
 from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
 from adaptpose_pipeline.datasets import pw3d
 from adaptpose_pipeline.datasets.common import DataError
@@ -136,18 +135,6 @@ def test_smpl_inverse_keeps_mapped_joints():
     back = pw3d.smpl24_to_h36m17(pw3d.h36m17_to_smpl24(x))
     mapped = [H36M17.index(j) for j in pw3d.H36M_FROM_SMPL]
     assert np.allclose(back[:, mapped], x[:, mapped], atol=1e-12)
-
-
-def test_pad_to_square_hand_values():
-    pts = np.array([[0.0, 0.0], [540.0, 960.0], [1080.0, 1920.0]])
-    padded, size = pw3d.pad_to_square(pts, (1080, 1920))
-    assert size == (1920, 1920)
-    assert np.allclose(padded, [[420.0, 0.0], [960.0, 960.0], [1500.0, 1920.0]])
-    # The image centre lands at the normalised origin.
-    assert np.allclose(normalise_screen(padded[1], 1920, 1920), [0.0, 0.0])
-    landscape, size = pw3d.pad_to_square(np.array([[0.0, 0.0]], dtype=np.float32), (1920, 1080))
-    assert size == (1920, 1920) and landscape.dtype == np.float32
-    assert np.allclose(landscape, [[0.0, 420.0]])
 
 
 # --- round trip ----------------------------------------------------------------------

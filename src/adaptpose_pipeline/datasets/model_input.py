@@ -37,24 +37,27 @@ from adaptpose_pipeline.datasets.tables import ID_COLUMNS, check_table, joints, 
 NORMALISATIONS = ("screen", "frobenius")
 
 
-def pad_portrait_to_square(x_px: np.ndarray, w: np.ndarray, h: np.ndarray):
-    """Pad frames taller than wide to square: shift x by ``(h - w) / 2``.
+def pad_to_square(x_px: np.ndarray, w: np.ndarray, h: np.ndarray):
+    """Pixels as if the shorter image side were padded symmetrically to a square.
 
-    ``x_px (N, J, 2)``, ``w``, ``h`` ``(N,)``; returns ``(x_px, w, h)`` after padding.
+    ``x_px (N, J, 2)``, ``w``, ``h`` ``(N,)``; returns ``(shifted x_px, s, s)`` with
+    ``s = max(w, h)``. For landscape frames the screen normalisation is unchanged by
+    this; portrait frames (3DPW's 1080 x 1920) are shifted right by ``(h - w) / 2``.
     """
-    pad = np.maximum(h - w, 0).astype(np.float32)
-    shifted = x_px.copy()
-    shifted[..., 0] += pad[:, None] / 2
-    return shifted, np.maximum(w, h), h
+    s = np.maximum(w, h)
+    offset = np.stack([(s - w) / 2, (s - h) / 2], -1).astype(x_px.dtype)
+    return x_px + offset[:, None, :], s, s
 
 
 def normalise_2d(
-    x_px: np.ndarray, w: np.ndarray, h: np.ndarray, normalisation: str, pad_to_square: bool = False
+    x_px: np.ndarray, w: np.ndarray, h: np.ndarray, normalisation: str, pad: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels ``(N, 17, 2)`` -> normalised 2D and the divided-out scale ``(N,)``."""
+    """Pixels ``(N, 17, 2)`` -> normalised 2D and the divided-out scale ``(N,)``.
+
+    ``pad``: pad each frame to a square first (see :func:`pad_to_square`)."""
     if normalisation == "screen":
-        if pad_to_square:
-            x_px, w, h = pad_portrait_to_square(x_px, w, h)
+        if pad:
+            x_px, w, h = pad_to_square(x_px, w, h)
         out = camera.normalise_screen(x_px, w[:, None].astype(np.float32), h[:, None].astype(np.float32))
         return out.astype(np.float32), np.ones(len(x_px), np.float32)
     if normalisation == "frobenius":
@@ -63,13 +66,13 @@ def normalise_2d(
     raise ValueError(f"normalisation: expected one of {NORMALISATIONS}, got {normalisation!r}")
 
 
-def build_arrays(df: pd.DataFrame, normalisation: str, pad_to_square: bool, name: str) -> dict[str, np.ndarray]:
+def build_arrays(df: pd.DataFrame, normalisation: str, pad: bool, name: str) -> dict[str, np.ndarray]:
     check_table(df, name)
     ordered = pd.concat([frames for _, frames in sequence_groups(df)], ignore_index=True)
     x2d = joints(ordered, "joints_2d")
     x3d = joints(ordered, "joints_3d")
     w, h = ordered["image_w"].to_numpy(), ordered["image_h"].to_numpy()
-    pose_2d, scale = normalise_2d(x2d, w, h, normalisation, pad_to_square)
+    pose_2d, scale = normalise_2d(x2d, w, h, normalisation, pad)
     root = x3d[:, 0].copy()
     root[ordered["root_relative"].to_numpy()] = 0.0
     starts = ordered.groupby(ID_COLUMNS, sort=False).head(1)

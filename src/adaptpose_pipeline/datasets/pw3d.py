@@ -40,8 +40,8 @@ What :func:`read_3dpw` assumes, because the pickles do not say:
   (no distortion). The detections ``poses2d`` are shape-checked but not used: COCO-18
   has no pelvis, spine, thorax or head top.
 - Image size: portrait ``(1080, 1920)`` when ``cy > cx``, else landscape
-  ``(1920, 1080)``. The normaliser should pad to a square first (:func:`pad_to_square`;
-  ``meta["pad_to_square"]`` is True).
+  ``(1920, 1080)``. The normaliser should pad to a square first
+  (``model_input.pad_to_square``; ``meta["pad_to_square"]`` is True).
 - Frame rate: 30 Hz (parameter ``fps``).
 - Each person is a subject named ``f"{sequence}_p{i}"``; the camera is ``"handheld"``.
 """
@@ -246,21 +246,6 @@ def h36m17_to_coco18(joints: np.ndarray) -> np.ndarray:
 def image_size_from_centre(c: np.ndarray) -> tuple[int, int]:
     """3DPW image ``(w, h)``: portrait when the principal point lies lower than it is wide."""
     return PORTRAIT_SIZE if c[1] > c[0] else LANDSCAPE_SIZE
-
-
-def pad_to_square(
-    joints_2d_px: np.ndarray, image_size: tuple[int, int]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """Shift ``(..., 2)`` pixels as if the shorter image side were padded symmetrically.
-
-    Returns the shifted pixels and the square size ``(s, s)``, ``s = max(w, h)``; the
-    paper pads portrait 3DPW (1080 x 1920) to 1920 x 1920 before mapping [0, w] to [-1, 1].
-    """
-    x = np.asarray(joints_2d_px)
-    w, h = (int(v) for v in image_size)
-    s = max(w, h)
-    offset = np.array([(s - w) / 2, (s - h) / 2], dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-    return x + offset, (s, s)
 
 
 # --- reading -------------------------------------------------------------------------

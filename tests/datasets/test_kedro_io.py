@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from kedro.io.core import DatasetError, Version
+
+from adaptpose_pipeline.datasets.kedro_io import NpzDataset
+
+
+def test_npz_same_arrays_same_bytes_and_round_trip(tmp_path):
+    data = {"pose_2d": np.arange(12, dtype=np.float32).reshape(2, 3, 2), "seq_name": np.array(["a/b", "c"])}
+    paths = []
+    for name in ("x", "y"):
+        NpzDataset(filepath=str(tmp_path / f"{name}.npz")).save(data)
+        paths.append(tmp_path / f"{name}.npz")
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    back = NpzDataset(filepath=str(paths[0])).load()
+    assert set(back) == set(data)
+    np.testing.assert_array_equal(back["pose_2d"], data["pose_2d"])
+    assert back["seq_name"].tolist() == ["a/b", "c"]
+
+
+def test_npz_versioned_loads_latest_and_ignores_temp_files(tmp_path):
+    path = str(tmp_path / "arrays.npz")
+    NpzDataset(filepath=path, version=Version(None, "2026-01-01T00.00.00.000Z")).save({"v": np.array([1])})
+    NpzDataset(filepath=path, version=Version(None, "2026-01-02T00.00.00.000Z")).save({"v": np.array([2])})
+    # A crash mid-save leaves only a temp file in a newer version folder: not a version.
+    stray = tmp_path / "arrays.npz" / "2026-01-03T00.00.00.000Z"
+    stray.mkdir()
+    (stray / ".arrays.npz.abc.tmp").write_bytes(b"partial")
+    assert NpzDataset(filepath=path, version=Version(None, None)).load()["v"].tolist() == [2]
+
+
+def test_npz_refuses_object_arrays_and_leaves_nothing(tmp_path):
+    path = tmp_path / "bad.npz"
+    with pytest.raises(DatasetError, match="dtype object"):
+        NpzDataset(filepath=str(path)).save({"x": np.array([{"a": 1}], dtype=object)})
+    assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_npz_corrupt_file_names_the_path(tmp_path):
+    path = tmp_path / "c.npz"
+    path.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(DatasetError, match="c.npz"):
+        NpzDataset(filepath=str(path)).load()
