@@ -13,8 +13,9 @@ How a motion is made:
    and every angle is clipped to its joint limits;
 3. forward kinematics places rigid bones of exactly the given lengths;
 4. the root height is set so that the lowest ankle stands :data:`ANKLE_HEIGHT`
-   above the ground plane (except in a jump's flight or a run's bounce), and for
-   families that stay in place the root moves so that the feet stay put.
+   above the ground plane (except in a jump's flight or a run's bounce); except in
+   run and ski the root also moves so that the supporting foot stays put, so a
+   walk is carried forward by its own steps.
 
 Frames: world metres, ``z`` up, ``x``/``y`` the ground. The body frame has ``x``
 forward, ``y`` to the body's left, ``z`` up; yaw (the heading) turns it about ``z``.
@@ -85,7 +86,8 @@ DEFAULT_STYLE: dict[str, float] = {"amplitude": 1.0, "frequency": 1.0, "noise": 
 ANKLE_HEIGHT = 0.08
 GRAVITY = 9.81
 
-# Limits the synthesiser clips to, and the checks of :func:`joint_angles_within_limits`.
+# Anatomical ranges checked by :func:`joint_angles_within_limits` (the synthesiser
+# clips its angles within these).
 JOINT_LIMITS_DEG: dict[str, tuple[float, float]] = {
     "knee": (0.0, 160.0),
     "elbow": (0.0, 160.0),
@@ -208,10 +210,6 @@ class _Context:
 # --------------------------------------------------------------------------- lengths
 
 
-def _reference_lengths() -> np.ndarray:
-    return np.array([REFERENCE_BONE_LENGTHS[H36M17.joints[c]] for c in H36M17.children])
-
-
 def sample_bone_lengths(
     rng: np.random.Generator, height_scale: float = 1.0, jitter: float = 0.03
 ) -> np.ndarray:
@@ -246,7 +244,7 @@ _EASES: tuple[Callable[[np.ndarray], np.ndarray], ...] = (
     lambda u: 1.0 - np.cos(0.5 * np.pi * u),  # in: fastest when arriving
     lambda u: np.sin(0.5 * np.pi * u),  # out: fastest when leaving
 )
-SMOOTH, EASE_IN, EASE_OUT = range(3)
+_SMOOTH, _EASE_IN, _EASE_OUT = range(3)
 
 
 def _interp(t: np.ndarray, times, values, eases=None) -> np.ndarray:
@@ -261,7 +259,8 @@ def _interp(t: np.ndarray, times, values, eases=None) -> np.ndarray:
 
 def _cyclic_keyframes(ctx: _Context, pattern) -> tuple[list[float], list[float]]:
     """Knots repeating ``pattern`` of ``(value range or None to hold, (min_s, max_s))``
-    from a random point of the cycle before ``t = 0`` until past the last frame."""
+    from a random point of the cycle before ``t = 0`` until past the last frame.
+    The last entry of ``pattern`` must give a value: the cycle starts from it."""
     rng = ctx.rng
     first_cycle = sum(rng.uniform(*span) for _, span in pattern)
     times, values = [-rng.uniform(0.0, first_cycle)], [float(pattern[-1][0][0])]
@@ -289,15 +288,17 @@ def _rate(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.gradient(x, t) if len(t) > 1 else np.zeros_like(x)
 
 
-def _walk_path(ctx: _Context, yaw: np.ndarray, speed: np.ndarray) -> np.ndarray:
+def _travel_path(ctx: _Context, yaw: np.ndarray, speed: np.ndarray) -> np.ndarray:
     """Ground path ``(T, 2)`` from ``start`` moving at ``speed`` along ``yaw``."""
     velocity = speed[:, None] * np.stack([np.cos(yaw), np.sin(yaw)], axis=-1)
     steps = 0.5 * (velocity[1:] + velocity[:-1]) * np.diff(ctx.t)[:, None]
     return ctx.start + np.concatenate([np.zeros((1, 2)), np.cumsum(steps, axis=0)])
 
 
-def _still_path(ctx: _Context) -> np.ndarray:
-    return _walk_path(ctx, np.full(ctx.num_frames, ctx.heading), np.full(ctx.num_frames, ctx.speed))
+def _straight_path(ctx: _Context) -> np.ndarray:
+    """Ground path along ``heading`` at ``speed`` (standing still at the default 0)."""
+    n = ctx.num_frames
+    return _travel_path(ctx, np.full(n, ctx.heading), np.full(n, ctx.speed))
 
 
 def _sides(phase_right: np.ndarray) -> np.ndarray:
@@ -331,10 +332,10 @@ def _gait(
     The phase is warped so that each hip extends (its foot's stance) for ``duty`` of
     the cycle and swings forward faster in the rest; the right hip extends for warped
     phase pi/2 to 3 pi/2. The hip sweeps at a nearly constant rate (a rounded
-    triangle wave) whose amplitude makes the stance foot move back about as fast as
-    the body moves forward, so the feet barely slide. The knee bends before toe-off
-    (so the other foot, just landed, becomes the lowest) and stays bent until the
-    swing ends.
+    triangle wave) whose amplitude moves the stance foot back, relative to the
+    root, at ``ctx.speed``: with planted feet the body then walks at that speed.
+    The knee bends before toe-off (so the other foot, just landed, becomes the
+    lowest) and stays bent until the swing ends.
     """
     freq = cadence * ctx.style["frequency"]
     phase = _sides(2 * np.pi * freq * ctx.t + ctx.rng.uniform(0.0, 2 * np.pi))
@@ -365,7 +366,9 @@ def _walk(ctx: _Context) -> _Motion:
     amp = ctx.style["amplitude"]
     yaw = _heading_drift(ctx, 6.0)
     cadence = 0.9 * np.sqrt(max(ctx.speed, 0.2) / 1.3)
-    phase, hip, knee = _gait(ctx, cadence=cadence, duty=0.6, max_hip=40.0, swing_knee=55.0, stance_knee=12.0)
+    phase, hip, knee = _gait(
+        ctx, cadence=cadence, duty=0.6, max_hip=40.0, swing_knee=55.0, stance_knee=12.0
+    )
     a = _Angles.rest(ctx.num_frames, yaw)
     a.hip_flex = 5.0 + hip
     a.knee = knee
@@ -378,7 +381,7 @@ def _walk(ctx: _Context) -> _Motion:
     arm_amp = 18.0 * amp * np.sqrt(max(ctx.speed, 0.2) / 1.3)
     a.shoulder_flex = 5.0 - arm_amp * np.sin(phase)
     a.elbow = 15.0 + 6.0 * (1.0 - np.sin(phase))
-    speed = ctx.speed * (1.0 + 0.04 * np.sin(2 * right))
+    # The planted feet carry the body forward: no path of its own.
     return _Motion(a, np.tile(ctx.start, (ctx.num_frames, 1)), np.zeros(ctx.num_frames), True)
 
 
@@ -387,7 +390,13 @@ def _run(ctx: _Context) -> _Motion:
     yaw = _heading_drift(ctx, 6.0)
     cadence = 1.4 * (max(ctx.speed, 1.0) / 3.0) ** 0.3
     phase, hip, knee = _gait(
-        ctx, cadence=cadence, duty=0.4, max_hip=35.0, swing_knee=85.0, stance_knee=22.0, knee_peak_at=0.5
+        ctx,
+        cadence=cadence,
+        duty=0.4,
+        max_hip=35.0,
+        swing_knee=85.0,
+        stance_knee=22.0,
+        knee_peak_at=0.5,
     )
     a = _Angles.rest(ctx.num_frames, yaw)
     a.hip_flex = 12.0 + hip
@@ -403,7 +412,7 @@ def _run(ctx: _Context) -> _Motion:
     # Both feet leave the ground between steps; the peak is mid-way between stances.
     lift = 0.06 * amp * np.sin(right) ** 4
     speed = ctx.speed * (1.0 + 0.05 * np.sin(2 * right))
-    return _Motion(a, _walk_path(ctx, yaw, speed), lift, False)
+    return _Motion(a, _travel_path(ctx, yaw, speed), lift, False)
 
 
 def _sit_stand(ctx: _Context) -> _Motion:
@@ -427,7 +436,7 @@ def _sit_stand(ctx: _Context) -> _Motion:
     a.lean = 4.0 + 8.0 * s + 38.0 * amp * shift
     a.shoulder_flex = (5.0 + 25.0 * s + 20.0 * shift)[:, None] * np.ones(2)
     a.elbow = (12.0 + 30.0 * s + 20.0 * shift)[:, None] * np.ones(2)
-    return _Motion(a, _still_path(ctx), np.zeros(ctx.num_frames), True)
+    return _Motion(a, _straight_path(ctx), np.zeros(ctx.num_frames), True)
 
 
 def _crouch(ctx: _Context) -> _Motion:
@@ -450,7 +459,7 @@ def _crouch(ctx: _Context) -> _Motion:
     a.shoulder_flex = 5.0 + 75.0 * c  # arms forward for balance
     a.shoulder_abd = np.full((ctx.num_frames, 2), 10.0)
     a.elbow = 12.0 + 15.0 * c
-    return _Motion(a, _still_path(ctx), np.zeros(ctx.num_frames), True)
+    return _Motion(a, _straight_path(ctx), np.zeros(ctx.num_frames), True)
 
 
 def _reach_wave(ctx: _Context) -> _Motion:
@@ -466,16 +475,16 @@ def _reach_wave(ctx: _Context) -> _Motion:
         "reach_side": (20.0, 85.0, 10.0),
     }
     kinds = list(actions)
-    begin = -rng.uniform(0.0, 3.0)
+    kind, begin = "wave", -rng.uniform(0.0, 1.0)
     while begin <= t[-1]:
-        kind = kinds[rng.choice(len(kinds), p=[0.5, 0.2, 0.15, 0.15])]
         side = int(rng.integers(2))
         rise, hold = rng.uniform(0.5, 0.8), rng.uniform(1.5, 3.0)
-        e = _interp(t, [begin, begin + rise, begin + rise + hold, begin + 2 * rise + hold], [0, 1, 1, 0])
-        e[(t < begin) | (t > begin + 2 * rise + hold)] = 0.0
+        end = begin + 2 * rise + hold
+        e = _interp(t, [begin, begin + rise, end - rise, end], [0, 1, 1, 0])
+        e[(t < begin) | (t > end)] = 0.0
         target = np.array(actions[kind]) + rng.uniform(-10.0, 10.0, 3)
-        for name, goal in zip(rest, target):
-            getattr(a, name)[:, side] = rest[name][:, side] + e * (goal - rest[name][:, side])
+        for name, goal in zip(rest, target):  # actions follow each other, never overlap
+            getattr(a, name)[:, side] += e * (goal - rest[name][:, side])
         if kind == "wave":
             freq = rng.uniform(1.5, 2.5) * ctx.style["frequency"]
             a.elbow[:, side] += e**2 * 28.0 * amp * np.sin(2 * np.pi * freq * t)
@@ -483,13 +492,14 @@ def _reach_wave(ctx: _Context) -> _Motion:
             a.lean += 10.0 * e
         elif kind == "reach_side":
             a.torso_roll += (8.0 if side == 0 else -8.0) * e  # lean away, towards the arm
-        begin += 2 * rise + hold + rng.uniform(0.3, 1.5)
+        begin = end + rng.uniform(0.3, 1.5)
+        kind = kinds[rng.choice(len(kinds), p=[0.5, 0.2, 0.15, 0.15])]
     # Weight shifts: one leg takes the load, the other relaxes its knee.
     shift = np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 2 * np.pi))
     a.hip_abd = 5.0 + 2.5 * amp * np.stack([-shift, shift], axis=-1)
     a.knee = 6.0 + 4.0 * amp * (1.0 + np.stack([-shift, shift], axis=-1))
     a.pelvis_roll = 1.5 * amp * shift
-    return _Motion(a, _still_path(ctx), np.zeros(n), True)
+    return _Motion(a, _straight_path(ctx), np.zeros(n), True)
 
 
 def _turn(ctx: _Context) -> _Motion:
@@ -502,55 +512,68 @@ def _turn(ctx: _Context) -> _Motion:
         times += [times[-1] + pause, times[-1] + pause + abs(angle) / rate]
         yaws += [yaws[-1], yaws[-1] + angle]
     yaw = _interp(t, times, yaws)
-    phase, _, knee = _gait(ctx, cadence=0.9, duty=0.6, max_hip=0.0, swing_knee=40.0, stance_knee=6.0)
+    phase, _, knee = _gait(
+        ctx, cadence=0.9, duty=0.6, max_hip=0.0, swing_knee=40.0, stance_knee=6.0
+    )
     a = _Angles.rest(ctx.num_frames, yaw)
     a.hip_flex = 10.0 + 8.0 * amp * np.sin(phase)
     a.knee = knee
     a.shoulder_flex = 5.0 - 8.0 * amp * np.sin(phase)
     # The chest leads the turn.
     a.torso_twist = 25.0 * np.tanh(0.3 * np.degrees(_rate(yaw, t)) / 25.0)
-    path = _walk_path(ctx, yaw, np.full(ctx.num_frames, ctx.speed))
+    path = _travel_path(ctx, yaw, np.full(ctx.num_frames, ctx.speed))
     return _Motion(a, path, np.zeros(ctx.num_frames), True)
 
 
 def _jump(ctx: _Context) -> _Motion:
+    """Counter-movement jumps: crouch, extend fastest at take-off, fly ballistically,
+    absorb the landing fastest at touch-down, recover; ``speed`` is travelled in flight."""
     rng, t, amp = ctx.rng, ctx.t, ctx.style["amplitude"]
-    n = ctx.num_frames
-    c_times, c_vals, c_eases = [], [], []
-    arm_times, arm_vals = [], []
-    lift, travel = np.zeros(n), [(-np.inf, 0.0)]
+    crouch_knots, arm_knots, travel_knots = [], [], [(t[0], 0.0)]
+    lift = np.zeros(ctx.num_frames)
     t0 = -rng.uniform(0.0, 2.5)
     while t0 <= t[-1]:
         stand, down, push = rng.uniform(0.4, 1.0), rng.uniform(0.35, 0.55), rng.uniform(0.15, 0.22)
         v0 = rng.uniform(1.9, 2.6) * np.sqrt(amp)
-        flight = 2.0 * v0 / GRAVITY
         absorb, recover = rng.uniform(0.2, 0.3), rng.uniform(0.4, 0.7)
-        c_max, c_land = rng.uniform(0.45, 0.65) * amp, rng.uniform(0.3, 0.5)
+        c_max, c_land = min(rng.uniform(0.45, 0.65) * amp, 1.0), rng.uniform(0.3, 0.5)
         take_off = t0 + stand + down + push
-        land = take_off + flight
-        # crouch c: down, extend fastest at take-off, absorb fastest at touch-down, recover
-        c_times += [t0, t0 + stand, t0 + stand + down, take_off, land, land + absorb, land + absorb + recover]
-        c_vals += [0.0, 0.0, c_max, 0.0, 0.0, c_land, 0.0]
-        c_eases += [SMOOTH, SMOOTH, EASE_IN, SMOOTH, EASE_OUT, SMOOTH, SMOOTH]
-        # arms swing back while crouching, up through the flight, down on landing
-        arm_times += [t0 + stand, take_off - push, take_off + flight / 2, land + absorb, land + absorb + recover]
-        arm_vals += [5.0, -40.0, 110.0, 40.0, 5.0]
+        land = take_off + 2.0 * v0 / GRAVITY
+        end = land + absorb + recover
+        # (time, crouch, ease of the segment that starts here)
+        crouch_knots += [
+            (t0, 0.0, _SMOOTH),
+            (t0 + stand, 0.0, _SMOOTH),
+            (t0 + stand + down, c_max, _EASE_IN),
+            (take_off, 0.0, _SMOOTH),
+            (land, 0.0, _EASE_OUT),
+            (land + absorb, c_land, _SMOOTH),
+        ]
+        # Arms swing back while crouching, up through the flight, down on landing.
+        arm_knots += [
+            (t0 + stand, 5.0),
+            (take_off - push, -40.0),
+            ((take_off + land) / 2, 110.0),
+            (land + absorb, 40.0),
+        ]
         tau = t - take_off
-        airborne = (tau > 0) & (tau < flight)
+        airborne = (tau > 0) & (t < land)
         lift[airborne] = v0 * tau[airborne] - 0.5 * GRAVITY * tau[airborne] ** 2
-        travel.append((take_off, travel[-1][1]))
-        travel.append((land, travel[-1][1] + ctx.speed * (land + absorb + recover - t0)))
-        t0 = land + absorb + recover
-    c = _interp(t, c_times, c_vals, c_eases[:-1])[:, None] * np.ones(2)
-    a = _Angles.rest(n, np.full(n, ctx.heading))
+        travelled = travel_knots[-1][1]
+        travel_knots += [(take_off, travelled), (land, travelled + ctx.speed * (end - t0))]
+        t0 = end
+    crouch_knots.append((t0, 0.0, _SMOOTH))
+    arm_knots.append((t0, 5.0))
+    times, values, eases = zip(*crouch_knots)
+    c = _interp(t, times, values, eases[:-1])[:, None] * np.ones(2)
+    a = _Angles.rest(ctx.num_frames, np.full(ctx.num_frames, ctx.heading))
     a.knee = 6.0 + 130.0 * c
     a.hip_flex = 4.0 + 100.0 * c
     a.lean = 5.0 + 50.0 * c[:, 0]
-    a.shoulder_flex = _interp(t, arm_times, arm_vals)[:, None] * np.ones(2)
+    a.shoulder_flex = _interp(t, *zip(*arm_knots))[:, None] * np.ones(2)
     a.elbow = 15.0 + 20.0 * c
-    times, dist = zip(*travel[1:])
-    d = _interp(t, times, dist) if len(times) > 1 else np.zeros(n)
-    path = ctx.start + d[:, None] * np.array([np.cos(ctx.heading), np.sin(ctx.heading)])
+    distance = _interp(t, *zip(*travel_knots))
+    path = ctx.start + np.outer(distance, [np.cos(ctx.heading), np.sin(ctx.heading)])
     return _Motion(a, path, lift, True)
 
 
@@ -632,8 +655,11 @@ def _forward_kinematics(a: _Angles, lengths: np.ndarray) -> np.ndarray:
         return lengths[H36M17.bone_index(joint)]
 
     body = _rot("z", np.degrees(a.yaw) + a.pelvis_twist) @ _rot("x", a.pelvis_roll)
-    lower = body @ _rot("z", a.torso_twist / 2) @ _rot("y", a.lean / 2) @ _rot("x", a.torso_roll / 2)
-    chest = body @ _rot("z", a.torso_twist) @ _rot("y", a.lean) @ _rot("x", a.torso_roll)
+    def trunk(share: float) -> np.ndarray:
+        twist, lean, roll = share * a.torso_twist, share * a.lean, share * a.torso_roll
+        return body @ _rot("z", twist) @ _rot("y", lean) @ _rot("x", roll)
+
+    lower, chest = trunk(0.5), trunk(1.0)  # the spine bends half below the thorax
     head = chest @ _rot("y", a.nod)
 
     pos = {"hip": np.zeros((len(a.yaw), 3))}
@@ -648,10 +674,12 @@ def _forward_kinematics(a: _Angles, lengths: np.ndarray) -> np.ndarray:
         pos[f"{side}_knee"] = pos[f"{side}_hip"] + _apply(thigh, _DOWN) * length(f"{side}_knee")
         pos[f"{side}_ankle"] = pos[f"{side}_knee"] + _apply(shin, _DOWN) * length(f"{side}_ankle")
 
-        pos[f"{side}_shoulder"] = pos["thorax"] + _apply(chest, (0.0, sign, 0.0)) * length(f"{side}_shoulder")
-        upper = chest @ _rot("y", -a.shoulder_flex[:, col]) @ _rot("x", sign * a.shoulder_abd[:, col])
+        shoulder = pos["thorax"] + _apply(chest, (0.0, sign, 0.0)) * length(f"{side}_shoulder")
+        flex, abd = a.shoulder_flex[:, col], sign * a.shoulder_abd[:, col]
+        upper = chest @ _rot("y", -flex) @ _rot("x", abd)
         fore = upper @ _rot("y", -a.elbow[:, col])  # the forearm folds forwards
-        pos[f"{side}_elbow"] = pos[f"{side}_shoulder"] + _apply(upper, _DOWN) * length(f"{side}_elbow")
+        pos[f"{side}_shoulder"] = shoulder
+        pos[f"{side}_elbow"] = shoulder + _apply(upper, _DOWN) * length(f"{side}_elbow")
         pos[f"{side}_wrist"] = pos[f"{side}_elbow"] + _apply(fore, _DOWN) * length(f"{side}_wrist")
     return np.stack([pos[name] for name in H36M17.joints], axis=1)
 
@@ -689,21 +717,37 @@ def foot_clearance(
     return ankles[..., 2] - ANKLE_HEIGHT - ground_height(ankles[..., :2], slope_deg, heading, start)
 
 
-def _check_inputs(family: str, num_frames: int, fps: float, lengths: np.ndarray, rng, style) -> None:
+def _check_inputs(
+    family: str, num_frames: int, fps: float, lengths: np.ndarray, rng, speed, style
+) -> None:
     if family not in _FAMILY_FUNCTIONS:
-        raise ValueError(f"synthesise: unknown motion family {family!r}; expected one of {MOTION_FAMILIES}")
+        raise ValueError(
+            f"synthesise: unknown motion family {family!r}; expected one of {MOTION_FAMILIES}"
+        )
     if num_frames < 1 or fps <= 0:
-        raise ValueError(f"synthesise: expected num_frames >= 1 and fps > 0, got {num_frames} and {fps}")
+        raise ValueError(
+            f"synthesise: expected num_frames >= 1 and fps > 0, got {num_frames} and {fps}"
+        )
     if lengths.shape != (H36M17.num_bones,) or not np.all(lengths > 0):
         raise ValueError(
             f"synthesise: bone_lengths must be {H36M17.num_bones} positive lengths in bone "
             f"order, got shape {lengths.shape}"
         )
+    if speed is not None and not speed >= 0:
+        raise ValueError(f"synthesise: speed must be >= 0 m/s, got {speed}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"synthesise: rng must be a numpy Generator, got {type(rng).__name__}")
-    unknown = set(style or {}) - set(DEFAULT_STYLE)
+    style = style or {}
+    unknown = set(style) - set(DEFAULT_STYLE)
     if unknown:
-        raise ValueError(f"synthesise: unknown style keys {sorted(unknown)}; expected {sorted(DEFAULT_STYLE)}")
+        raise ValueError(
+            f"synthesise: unknown style keys {sorted(unknown)}; expected {sorted(DEFAULT_STYLE)}"
+        )
+    for key in ("amplitude", "frequency"):
+        if key in style and not style[key] > 0:
+            raise ValueError(f"synthesise: style {key!r} must be > 0, got {style[key]}")
+    if not style.get("noise", 0.0) >= 0:
+        raise ValueError(f"synthesise: style 'noise' must be >= 0, got {style['noise']}")
 
 
 def synthesise(
@@ -721,19 +765,21 @@ def synthesise(
 ) -> np.ndarray:
     """One motion of ``family``: joints ``(num_frames, 17, 3)``, world metres, z up.
 
-    ``speed`` (m/s) defaults to :data:`DEFAULT_SPEEDS`; ``heading`` (radians, the
-    direction of travel and the ski slope's fall line) is random when ``None``;
-    ``start`` is the root's initial ground position; ``slope_deg`` defaults to 20
-    for ski and 0 otherwise; ``style`` overrides :data:`DEFAULT_STYLE`.
+    ``speed`` (m/s) defaults to :data:`DEFAULT_SPEEDS` (a walk reaches it through its
+    step length, to within a few percent); ``heading`` (radians, the direction of
+    travel and the ski slope's fall line) is random when ``None``; ``start`` is the
+    root's initial ground position; ``slope_deg`` defaults to 20 for ski and 0
+    otherwise; ``style`` overrides :data:`DEFAULT_STYLE`.
     """
     lengths = np.asarray(bone_lengths, dtype=float)
-    _check_inputs(family, num_frames, fps, lengths, rng, style)
+    _check_inputs(family, num_frames, fps, lengths, rng, speed, style)
     style = {**DEFAULT_STYLE, **(style or {})}
     if heading is None:
         heading = rng.uniform(0.0, 2 * np.pi)
     if slope_deg is None:
         slope_deg = DEFAULT_SLOPE_DEG.get(family, 0.0)
-    leg = lengths[[H36M17.bone_index(j) for j in ("l_knee", "l_ankle", "r_knee", "r_ankle")]].sum() / 2
+    leg_bones = [H36M17.bone_index(j) for j in ("l_knee", "l_ankle", "r_knee", "r_ankle")]
+    leg = lengths[leg_bones].sum() / 2
     ctx = _Context(
         t=np.arange(num_frames) / fps,
         rng=rng,
@@ -767,30 +813,39 @@ def synthesise(
 # --------------------------------------------------------------------------- checks
 
 
+def _angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle (deg) between vectors ``(T, 3)``, per row."""
+    cos = np.einsum("ti,ti->t", u, v) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def joint_angles(joints: np.ndarray) -> dict[str, np.ndarray]:
     """Per-frame angles (deg) of ``(T, 17, 3)`` joints.
 
-    ``l_knee``/``r_knee``: signed flexion (negative = hyperextended, judged against
-    the hip line); ``l_elbow``/``r_elbow``: flexion; ``trunk_tilt``: hip->thorax
-    from vertical.
+    ``l_knee``/``r_knee``: flexion, negative when the knee bends the wrong way (the
+    shin swings forward of the thigh's line, judged about the hip line);
+    ``l_elbow``/``r_elbow``: flexion; ``trunk_tilt``: hip->thorax from vertical.
     """
+    if joints.ndim != 3 or joints.shape[1:] != (H36M17.num_joints, 3):
+        raise ValueError(f"joint_angles: expected joints (T, 17, 3), got {joints.shape}")
     j = {name: joints[:, H36M17.index(name)] for name in H36M17.joints}
     hip_line = j["l_hip"] - j["r_hip"]
     out = {}
     for side in ("l", "r"):
         thigh, shin = j[f"{side}_knee"] - j[f"{side}_hip"], j[f"{side}_ankle"] - j[f"{side}_knee"]
-        cross = np.einsum("ti,ti->t", np.cross(thigh, shin), hip_line / np.linalg.norm(hip_line, axis=-1, keepdims=True))
-        out[f"{side}_knee"] = np.degrees(np.arctan2(cross, np.einsum("ti,ti->t", thigh, shin)))
-        upper, fore = j[f"{side}_elbow"] - j[f"{side}_shoulder"], j[f"{side}_wrist"] - j[f"{side}_elbow"]
-        cos = np.einsum("ti,ti->t", upper, fore) / (np.linalg.norm(upper, axis=-1) * np.linalg.norm(fore, axis=-1))
-        out[f"{side}_elbow"] = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    trunk = j["thorax"] - j["hip"]
-    out["trunk_tilt"] = np.degrees(np.arccos(np.clip(trunk[:, 2] / np.linalg.norm(trunk, axis=-1), -1.0, 1.0)))
+        backwards = np.einsum("ti,ti->t", np.cross(thigh, shin), hip_line) >= 0.0
+        out[f"{side}_knee"] = np.where(backwards, 1.0, -1.0) * _angle_deg(thigh, shin)
+        upper = j[f"{side}_elbow"] - j[f"{side}_shoulder"]
+        out[f"{side}_elbow"] = _angle_deg(upper, j[f"{side}_wrist"] - j[f"{side}_elbow"])
+    up = np.broadcast_to([0.0, 0.0, 1.0], j["hip"].shape)
+    out["trunk_tilt"] = _angle_deg(j["thorax"] - j["hip"], up)
     return out
 
 
 def joint_angles_within_limits(
-    joints: np.ndarray, limits: dict[str, tuple[float, float]] = JOINT_LIMITS_DEG, tol_deg: float = 1e-3
+    joints: np.ndarray,
+    limits: dict[str, tuple[float, float]] = JOINT_LIMITS_DEG,
+    tol_deg: float = 1e-3,
 ) -> bool:
     """Whether every knee, elbow and trunk angle of ``(T, 17, 3)`` joints is within ``limits``."""
     for name, values in joint_angles(joints).items():

@@ -1,0 +1,169 @@
+"""VideoPose3D's temporal convolutional lifter (Pavllo et al., CVPR 2019).
+
+Two forms with the same parameters (a state dict moves between them):
+
+- :class:`TemporalModel` (dilated convolutions) lifts whole sequences:
+  ``(B, T, J, 2)`` -> ``(B, T - RF + 1, J, 3)``; pad the input by ``RF // 2`` frames
+  on each side to get one prediction per frame.
+- :class:`TemporalModelOptimized1f` (strided convolutions) lifts one window of
+  exactly ``RF`` frames to its centre frame, ``(B, RF, J, 2)`` -> ``(B, 1, J, 3)``;
+  it is what training uses.
+
+``RF = 1 + sum over layers of (w - 1) * dilation``; filter widths ``[3, 3, 3]`` give
+27 frames, ``[1]`` (or ``[1, 1, 1]``) a single-frame lifter. Predictions are
+root-relative: the root joint is set to zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    filter_widths: tuple[int, ...] = (3, 3, 3)
+    channels: int = 1024
+    dropout: float = 0.25
+    num_joints: int = 17
+
+    def __post_init__(self) -> None:
+        if not self.filter_widths or any(int(w) < 1 or int(w) % 2 == 0 for w in self.filter_widths):
+            raise ValueError(f"lifter.filter_widths: expected odd widths >= 1, got {list(self.filter_widths)}")
+        if self.channels < 1:
+            raise ValueError(f"lifter.channels: expected a positive integer, got {self.channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"lifter.dropout: expected a value in [0, 1), got {self.dropout}")
+
+    @property
+    def receptive_field(self) -> int:
+        frames, dilation = 0, 1
+        for w in self.filter_widths:
+            frames += (w - 1) * dilation
+            dilation *= w
+        return frames + 1
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "filter_widths": list(self.filter_widths)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LifterConfig:
+        return cls(**{**d, "filter_widths": tuple(int(w) for w in d["filter_widths"])})
+
+
+class _Base(nn.Module):
+    def __init__(self, cfg: LifterConfig):
+        super().__init__()
+        self.cfg = cfg
+        J, C = cfg.num_joints, cfg.channels
+        self.drop = nn.Dropout(cfg.dropout)
+        self.relu = nn.ReLU(inplace=True)
+        self.expand_bn = nn.BatchNorm1d(C, momentum=0.1)
+        self.layers_bn = nn.ModuleList(nn.BatchNorm1d(C, momentum=0.1) for _ in range(2 * (len(cfg.filter_widths) - 1)))
+        self.shrink = nn.Conv1d(C, J * 3, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.cfg.receptive_field
+
+    def set_bn_momentum(self, momentum: float) -> None:
+        self.expand_bn.momentum = momentum
+        for bn in self.layers_bn:
+            bn.momentum = momentum
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T, J, 2)`` -> ``(B, T_out, J, 3)``, root joint zero."""
+        if x.ndim != 4 or x.shape[-2:] != (self.cfg.num_joints, 2):
+            raise ValueError(f"lifter input: expected (B, T, {self.cfg.num_joints}, 2), got {tuple(x.shape)}")
+        if x.shape[1] < self.receptive_field:
+            raise ValueError(f"lifter input: {x.shape[1]} frames, fewer than the receptive field {self.receptive_field}")
+        B, T, J, _ = x.shape
+        y = self._blocks(x.reshape(B, T, J * 2).transpose(1, 2))
+        y = y.transpose(1, 2).reshape(B, -1, J, 3)
+        return torch.cat([torch.zeros_like(y[:, :, :1]), y[:, :, 1:]], dim=2)
+
+
+class TemporalModel(_Base):
+    """Dilated form, for whole sequences."""
+
+    def __init__(self, cfg: LifterConfig):
+        super().__init__(cfg)
+        J, C, widths = cfg.num_joints, cfg.channels, cfg.filter_widths
+        self.expand_conv = nn.Conv1d(J * 2, C, widths[0], bias=False)
+        convs, self.pads = [], []
+        dilation = widths[0]
+        for w in widths[1:]:
+            self.pads.append((w - 1) * dilation // 2)
+            convs += [nn.Conv1d(C, C, w, dilation=dilation, bias=False), nn.Conv1d(C, C, 1, bias=False)]
+            dilation *= w
+        self.layers_conv = nn.ModuleList(convs)
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.relu(self.expand_bn(self.expand_conv(x))))
+        for i, pad in enumerate(self.pads):
+            res = x[:, :, pad : x.shape[2] - pad]
+            x = self.drop(self.relu(self.layers_bn[2 * i](self.layers_conv[2 * i](x))))
+            x = res + self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](x))))
+        return self.shrink(x)
+
+
+class TemporalModelOptimized1f(_Base):
+    """Strided form: one ``RF``-frame window -> its centre frame (training)."""
+
+    def __init__(self, cfg: LifterConfig):
+        super().__init__(cfg)
+        J, C, widths = cfg.num_joints, cfg.channels, cfg.filter_widths
+        self.expand_conv = nn.Conv1d(J * 2, C, widths[0], stride=widths[0], bias=False)
+        convs = []
+        for w in widths[1:]:
+            convs += [nn.Conv1d(C, C, w, stride=w, bias=False), nn.Conv1d(C, C, 1, bias=False)]
+        self.layers_conv = nn.ModuleList(convs)
+
+    def _blocks(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.relu(self.expand_bn(self.expand_conv(x))))
+        for i, w in enumerate(self.cfg.filter_widths[1:]):
+            res = x[:, :, w // 2 :: w]
+            x = self.drop(self.relu(self.layers_bn[2 * i](self.layers_conv[2 * i](x))))
+            x = res + self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](x))))
+        return self.shrink(x)
+
+
+def lift_sequence(model: TemporalModel, pose_2d: torch.Tensor, batch_frames: int = 4096) -> torch.Tensor:
+    """Lift one whole sequence ``(T, J, 2)`` -> ``(T, J, 3)``, edges padded by
+    replicating the first/last frame, in chunks of ``batch_frames`` outputs."""
+    pad = model.receptive_field // 2
+    T = pose_2d.shape[0]
+    padded = torch.cat([pose_2d[:1].expand(pad, -1, -1), pose_2d, pose_2d[-1:].expand(pad, -1, -1)])
+    out = [
+        model(padded[None, s : min(s + batch_frames, T) + 2 * pad])[0]
+        for s in range(0, T, batch_frames)
+    ]
+    return torch.cat(out)
+
+
+def build_models(cfg: LifterConfig) -> tuple[TemporalModelOptimized1f, TemporalModel]:
+    """The training and the sequence form, sharing nothing but able to share weights."""
+    return TemporalModelOptimized1f(cfg), TemporalModel(cfg)
+
+
+@dataclass
+class LifterCheckpoint:
+    """What a saved lifter holds: its architecture, weights and provenance."""
+
+    config: LifterConfig
+    state_dict: dict
+    info: dict = field(default_factory=dict)
+
+    def model(self, device: torch.device | str = "cpu") -> TemporalModel:
+        m = TemporalModel(self.config)
+        m.load_state_dict(self.state_dict)
+        return m.to(device).eval()
+
+    def to_payload(self) -> dict:
+        return {"config": self.config.to_dict(), "state_dict": self.state_dict, "info": self.info}
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> LifterCheckpoint:
+        return cls(LifterConfig.from_dict(payload["config"]), payload["state_dict"], payload.get("info", {}))
