@@ -41,3 +41,19 @@ def test_npz_corrupt_file_names_the_path(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(DatasetError, match="c.npz"):
         NpzDataset(filepath=str(path)).load()
+
+
+def test_torch_checkpoint_same_tensors_same_bytes(tmp_path):
+    import torch
+
+    from adaptpose_pipeline.datasets.kedro_io import TorchDataset
+
+    payload = {"config": {"channels": 8}, "state_dict": {"w": torch.arange(6.0).reshape(2, 3)}}
+    for name in ("a", "b"):
+        TorchDataset(filepath=str(tmp_path / f"{name}.pt")).save(payload)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    back = TorchDataset(filepath=str(tmp_path / "a.pt")).load()
+    assert back["config"] == {"channels": 8} and torch.equal(back["state_dict"]["w"], payload["state_dict"]["w"])
+    (tmp_path / "c.pt").write_bytes((tmp_path / "a.pt").read_bytes()[:50])
+    with pytest.raises(DatasetError, match="c.pt"):
+        TorchDataset(filepath=str(tmp_path / "c.pt")).load()

@@ -1,4 +1,4 @@
-"""Custom Kedro datasets: native dataset folders, numpy archives.
+"""Custom Kedro datasets: native dataset folders, numpy archives, torch checkpoints.
 
 Saves are atomic: data goes to a temporary name in the destination folder and is
 moved into place with ``os.replace`` only once complete, so a run killed while
@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import zipfile
@@ -21,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+import torch
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
 from adaptpose_pipeline.datasets import native
@@ -86,6 +88,43 @@ class NpzDataset(AbstractVersionedDataset[dict, dict]):
             if np.asarray(v).dtype == object:
                 raise DatasetError(f"{self._filepath}: array {k!r} has dtype object; only plain arrays are saved")
         atomic_write(Path(self._get_save_path()), lambda fh: write_npz(fh, data))
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+
+class TorchDataset(AbstractVersionedDataset[dict, dict]):
+    """A dict of tensors and plain values (e.g. a model checkpoint), ``torch.save``d.
+
+    The file object, not a path, goes to ``torch.save``: with a path the temporary
+    file's name ends up in the zip records and the same tensors give other bytes.
+    Loading maps tensors to the CPU and only unpickles plain types (``weights_only``).
+    """
+
+    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(filepath), version=version, exists_function=os.path.exists, glob_function=glob.glob
+        )
+
+    def load(self) -> dict:
+        path = Path(self._get_load_path())
+        try:
+            with open(path, "rb") as fh:
+                return torch.load(fh, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            raise DatasetError(f"{path}: cannot be read as a torch checkpoint: {exc}") from exc
+
+    def save(self, data: dict) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"{self._filepath}: expected a dict, got {type(data).__name__}")
+        atomic_write(Path(self._get_save_path()), lambda fh: torch.save(data, fh))
 
     def _exists(self) -> bool:
         try:

@@ -1,0 +1,65 @@
+"""Nodes of the pretrain pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig
+from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
+from adaptpose_pipeline.core.training import TrainConfig, train_lifter
+from adaptpose_pipeline.pipelines.config import for_target
+
+log = logging.getLogger(__name__)
+
+
+def _log_epoch(epoch: int, record: dict) -> None:
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"pretrain_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
+
+
+def pretrain_lifter(
+    source_train: dict, source_validation: dict, pretrain: dict, target: str, seed: int, device: str
+) -> tuple[dict, pd.DataFrame]:
+    """Train the baseline lifter on the source; select on the source validation split."""
+    params = for_target(pretrain, target, "pretrain")
+    try:
+        lifter_cfg = LifterConfig(**{**params["lifter"], "filter_widths": tuple(params["lifter"]["filter_widths"])})
+        train_cfg = TrainConfig(**params["train"])
+    except TypeError as exc:
+        raise ValueError(f"pretrain: unexpected or missing keys under lifter/train: {exc}") from exc
+    seed_everything(seed)
+    dev = resolve_device(device)
+    log.info("pretraining a %d-frame lifter on %d source frames (%s)", lifter_cfg.receptive_field, int(source_train["valid"].sum()), dev)
+    state, history = train_lifter(source_train, source_validation, lifter_cfg, train_cfg, dev, seed, on_epoch=_log_epoch)
+    best = min(history, key=lambda r: r["val_mpjpe_mm"])
+    info = {
+        "target": target,
+        "selected_epoch": best["epoch"],
+        "val_mpjpe_mm": best["val_mpjpe_mm"],
+        "selection": "lowest MPJPE on the source validation split",
+        "train": dict(params["train"]),
+    }
+    if mlflow.active_run() is not None:
+        mlflow.log_metric("pretrain_best_val_mpjpe_mm", best["val_mpjpe_mm"])
+    return LifterCheckpoint(lifter_cfg, state, info).to_payload(), pd.DataFrame(history)
+
+
+def plot_pretrain_curves(history: pd.DataFrame) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(history["epoch"], history["train_loss_mm"], marker="o", label="train loss (MPJPE, mm)")
+    ax.plot(history["epoch"], history["val_mpjpe_mm"], marker="o", label="source validation MPJPE (mm)")
+    best = history.loc[history["val_mpjpe_mm"].idxmin()]
+    ax.axvline(best["epoch"], color="grey", ls="--", label=f"selected epoch {int(best['epoch'])}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mm")
+    ax.legend()
+    ax.set_title("Baseline lifter pretraining")
+    fig.tight_layout()
+    return fig

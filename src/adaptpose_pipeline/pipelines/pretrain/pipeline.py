@@ -1,0 +1,18 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+from adaptpose_pipeline.pipelines.pretrain.nodes import plot_pretrain_curves, pretrain_lifter
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                pretrain_lifter,
+                inputs=["source_train_arrays", "source_validation_arrays", "params:pretrain", "params:target", "params:seed", "params:device"],
+                outputs=["lifter_baseline", "pretrain_history"],
+                name="pretrain_lifter",
+            ),
+            node(plot_pretrain_curves, inputs="pretrain_history", outputs="pretrain_curves", name="plot_pretrain_curves"),
+        ],
+        tags=["pretrain"],
+    )

@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+import torch
+
+from adaptpose_pipeline.core import training
+from adaptpose_pipeline.core.lifter import (
+    LifterCheckpoint,
+    LifterConfig,
+    TemporalModel,
+    TemporalModelOptimized1f,
+    lift_sequence,
+)
+
+
+@pytest.mark.parametrize("widths, rf", [((3, 3, 3), 27), ((1,), 1), ((1, 1, 1), 1), ((3, 3, 3, 3), 81), ((5,), 5), ((3, 5), 15)])
+def test_receptive_field(widths, rf):
+    cfg = LifterConfig(filter_widths=widths, channels=8)
+    assert cfg.receptive_field == rf
+    model = TemporalModel(cfg).eval()
+    assert model(torch.zeros(2, rf + 4, 17, 2)).shape == (2, 5, 17, 3)
+    assert TemporalModelOptimized1f(cfg).eval()(torch.zeros(2, rf, 17, 2)).shape == (2, 1, 17, 3)
+
+
+def test_bad_config_and_input():
+    with pytest.raises(ValueError, match="filter_widths"):
+        LifterConfig(filter_widths=(2, 3))
+    with pytest.raises(ValueError, match="fewer than the receptive field 27"):
+        TemporalModel(LifterConfig(channels=8))(torch.zeros(1, 10, 17, 2))
+    with pytest.raises(ValueError, match=r"expected \(B, T, 17, 2\)"):
+        TemporalModel(LifterConfig(channels=8))(torch.zeros(1, 30, 16, 2))
+
+
+def test_strided_and_dilated_forms_agree_and_root_is_zero(gen):
+    cfg = LifterConfig(filter_widths=(3, 3, 3), channels=16)
+    fast, full = TemporalModelOptimized1f(cfg), TemporalModel(cfg)
+    full.load_state_dict(fast.state_dict())
+    fast.eval(), full.eval()
+    x = torch.randn(3, 27, 17, 2, generator=gen)
+    assert torch.allclose(fast(x), full(x), atol=1e-5)
+    assert torch.equal(full(x)[..., 0, :], torch.zeros(3, 1, 3))
+    # Whole-sequence lifting: one output per frame; the first uses replicated edges.
+    seq = torch.randn(40, 17, 2, generator=gen)
+    out = lift_sequence(full, seq, batch_frames=16)
+    assert out.shape == (40, 17, 3)
+    padded = torch.cat([seq[:1].expand(13, -1, -1), seq[:14]])
+    assert torch.allclose(out[0], fast(padded[None])[0, 0], atol=1e-5)
+
+
+def test_checkpoint_round_trip():
+    cfg = LifterConfig(filter_widths=(1,), channels=8)
+    model = TemporalModel(cfg)
+    ck = LifterCheckpoint.from_payload(LifterCheckpoint(cfg, model.state_dict(), {"a": 1}).to_payload())
+    assert ck.config == cfg and ck.info == {"a": 1}
+    x = torch.randn(2, 1, 17, 2)
+    assert torch.allclose(ck.model()(x), model.eval()(x))
+
+
+def _arrays(lengths, seed=0):
+    rng = np.random.default_rng(seed)
+    N = sum(lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    pose_3d = rng.normal(0, 0.2, (N, 17, 3)).astype(np.float32)
+    pose_3d[:, 0] = 0
+    return {
+        "pose_2d": (pose_3d[..., :2] / (pose_3d[..., 2:] + 5.0)).astype(np.float32),
+        "pose_3d": pose_3d,
+        "valid": np.ones(N, bool),
+        "seq_start": starts,
+        "seq_length": np.asarray(lengths, np.int64),
+    }
+
+
+def test_window_indices_stay_in_their_sequence():
+    first, end = training.frame_bounds(np.array([0, 10]), np.array([10, 5]))
+    assert first.tolist() == [0] * 10 + [10] * 5 and end.tolist() == [10] * 10 + [15] * 5
+    idx = training.window_indices(np.array([1, 12]), first[[1, 12]], end[[1, 12]], 5, np.array([3, 2]))
+    # Centre 1, stride 3: 1-6, 1-3 clip to 0; 1+3=4, 1+6=7. Centre 12, stride 2 in [10, 15).
+    assert idx.tolist() == [[0, 0, 1, 4, 7], [10, 10, 12, 14, 14]]
+
+
+def test_random_stride_sampler_draws_all_strides_within_bounds():
+    arrays = _arrays([30, 7, 50])
+    cfg = training.TrainConfig(epochs=1, batch_size=4096, stride_min=2, stride_max=5, flip_augment=False, samples_per_epoch=4000)
+    sampler = training.WindowSampler(arrays, 9, cfg, seed=0)
+    (x2d, x3d), = list(sampler.epoch())
+    assert x2d.shape == (4000, 9, 17, 2) and x3d.shape == (4000, 17, 3)
+    # Recover each window's rows from its 2D values and check stride and sequence.
+    flat = arrays["pose_2d"].reshape(len(arrays["pose_2d"]), -1)
+    lookup = {row.tobytes(): i for i, row in enumerate(flat)}
+    rows = np.array([[lookup[f.numpy().reshape(-1).tobytes()] for f in w] for w in x2d[:500]])
+    first, end = training.frame_bounds(arrays["seq_start"], arrays["seq_length"])
+    centre = rows[:, 4]
+    assert (rows >= first[centre][:, None]).all() and (rows < end[centre][:, None]).all()
+    steps = np.diff(rows, axis=1)
+    even = (steps == steps[:, :1]).all(axis=1)
+    # Evenly spaced windows show their stride; the others were clipped at a sequence edge.
+    assert set(steps[even][:, 0].tolist()) == {2, 3, 4, 5}
+    touches_edge = (rows[:, 0] == first[centre]) | (rows[:, -1] == end[centre] - 1)
+    assert touches_edge[~even].all()
+    assert (steps <= 5).all() and (steps >= 0).all()
+    assert np.allclose(x3d[:500].numpy(), arrays["pose_3d"][centre])
+
+
+def test_stride_one_is_plain_training():
+    arrays = _arrays([20])
+    cfg = training.TrainConfig(epochs=1, batch_size=64, stride_min=1, stride_max=1, flip_augment=False)
+    (x2d, _), = list(training.WindowSampler(arrays, 3, cfg, seed=1).epoch())
+    diffs = {tuple(np.diff([int(np.argmin(np.abs(arrays["pose_2d"] - f.numpy()).sum((1, 2)))) for f in w])) for w in x2d}
+    assert diffs <= {(1, 1), (0, 1), (1, 0)}
+
+
+def test_train_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="stride_min/stride_max"):
+        training.TrainConfig(stride_min=0)
+    with pytest.raises(ValueError, match="stride_min/stride_max"):
+        training.TrainConfig(stride_min=4, stride_max=3)
+    with pytest.raises(ValueError, match="pretrain.lr"):
+        training.TrainConfig(lr=0)
+
+
+def test_tiny_training_reduces_loss_and_gradients_flow():
+    train, val = _arrays([60, 60], seed=1), _arrays([40], seed=2)
+    cfg = LifterConfig(filter_widths=(3,), channels=32, dropout=0.0)
+    tc = training.TrainConfig(epochs=8, batch_size=32, lr=3e-3, stride_min=1, stride_max=2, samples_per_epoch=256)
+    state, history = training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=0, progress=False)
+    assert history[-1]["train_loss_mm"] < 0.7 * history[0]["train_loss_mm"]
+    assert min(h["val_mpjpe_mm"] for h in history) < history[0]["val_mpjpe_mm"]
+    model = TemporalModelOptimized1f(cfg)
+    model.load_state_dict(state)
+    x = torch.randn(4, 3, 17, 2)
+    model(x).sum().backward()
+    assert model.expand_conv.weight.grad is not None and model.expand_conv.weight.grad.abs().sum() > 0
+
+
+def test_same_seed_same_weights():
+    train, val = _arrays([30], seed=1), _arrays([20], seed=2)
+    cfg = LifterConfig(filter_widths=(3,), channels=8)
+    tc = training.TrainConfig(epochs=2, batch_size=16, samples_per_epoch=64)
+    a, _ = training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=3, progress=False)
+    b, _ = training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=3, progress=False)
+    c, _ = training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=4, progress=False)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["expand_conv.weight"], c["expand_conv.weight"])
