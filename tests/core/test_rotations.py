@@ -5,7 +5,15 @@ import torch
 
 from adaptpose_pipeline.core import rotations as rot
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """Rotation checks run in double precision; restore the default afterwards."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def test_quarter_turn_about_z_sends_x_to_y():
