@@ -81,3 +81,31 @@ def test_partwise_kcs_blocks_of_whole(gen):
     assert set(parts) == {"torso", "left_arm", "right_arm", "left_leg", "right_leg"}
     idx = list(skeleton.H36M17.parts["right_arm"])
     assert torch.allclose(parts["right_arm"], whole[:, idx][:, :, idx])
+
+
+def test_pad_to_square_hand_values():
+    pts = np.array([[[0.0, 0.0], [540.0, 960.0], [1080.0, 1920.0]]])
+    padded, w, h = camera.pad_to_square(pts, np.array([1080.0]), np.array([1920.0]))
+    assert (w, h) == (1920, 1920)
+    assert np.allclose(padded, [[[420.0, 0.0], [960.0, 960.0], [1500.0, 1920.0]]])
+    # The image centre lands at the normalised origin.
+    assert np.allclose(camera.normalise_screen(padded[0, 1], 1920, 1920), [0.0, 0.0])
+    # Landscape: padding the height does not change the screen normalisation.
+    land = np.array([[[100.0, 200.0]]])
+    padded_norm, _ = camera.normalise_pixels(land, np.array([1920.0]), np.array([1080.0]), "screen", pad=True)
+    assert np.allclose(padded_norm, camera.normalise_screen(land, 1920, 1080))
+
+
+def test_normalise_pixels_torch_matches_numpy_and_has_gradients():
+    rng = np.random.default_rng(0)
+    px = rng.uniform(0, 1000, (4, 17, 2))
+    w, h = np.array([1000.0, 1080, 1920, 1000]), np.array([1002.0, 1920, 1080, 1000])
+    for mode, pad in (("screen", False), ("screen", True), ("frobenius", False)):
+        ref, ref_scale = camera.normalise_pixels(px, w, h, mode, pad)
+        t = torch.tensor(px, requires_grad=True)
+        out, scale = camera.normalise_pixels(t, torch.tensor(w), torch.tensor(h), mode, pad)
+        assert np.allclose(out.detach().numpy(), ref) and np.allclose(scale.detach().numpy(), ref_scale)
+        out.sum().backward() if mode == "screen" else (out ** 2).sum().backward()
+        assert t.grad is not None
+    with pytest.raises(ValueError, match="normalisation"):
+        camera.normalise_pixels(px, w, h, "zscore")

@@ -19,19 +19,6 @@ def _seq(name, T, w=1000, h=1000, root_relative=False, seed=0):
     ).validate("test")
 
 
-def test_pad_to_square_hand_values():
-    pts = np.array([[[0.0, 0.0], [540.0, 960.0], [1080.0, 1920.0]]])
-    padded, w, h = model_input.pad_to_square(pts, np.array([1080]), np.array([1920]))
-    assert (w, h) == (1920, 1920)
-    assert np.allclose(padded, [[[420.0, 0.0], [960.0, 960.0], [1500.0, 1920.0]]])
-    # The image centre lands at the normalised origin.
-    assert np.allclose(normalise_screen(padded[0, 1], 1920, 1920), [0.0, 0.0])
-    # Landscape: padding the height does not change the screen normalisation.
-    land = np.array([[[100.0, 200.0]]])
-    padded, w, h = model_input.pad_to_square(land, np.array([1920]), np.array([1080]))
-    assert np.allclose(normalise_screen(padded, w, h), normalise_screen(land, 1920, 1080))
-
-
 def test_table_round_trip_and_model_input():
     seqs = [_seq("b", 7, seed=1), _seq("a", 5, 1080, 1920, seed=2)]
     df = tables.sequences_to_table(seqs)

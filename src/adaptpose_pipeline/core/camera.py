@@ -132,3 +132,39 @@ def frobenius_normalise(
     centred = x2d - x2d[..., root : root + 1, :]
     scale = (centred * centred).sum((-1, -2)) ** 0.5
     return centred / scale.clip(eps)[..., None, None], scale
+
+
+NORMALISATIONS = ("screen", "frobenius")
+
+
+def pad_to_square(x_px: Array, w: Array, h: Array) -> tuple[Array, Array, Array]:
+    """Pixels as if the shorter image side were padded symmetrically to a square.
+
+    ``x_px (..., J, 2)``; ``w``, ``h`` broadcastable against ``x_px[..., 0, 0]``.
+    Returns ``(shifted x_px, s, s)`` with ``s = max(w, h)``. For landscape frames the
+    screen normalisation is unchanged by this; portrait frames (3DPW's 1080 x 1920)
+    shift right by ``(h - w) / 2``, as the paper pads their width before normalising.
+    """
+    xp = _xp(x_px)
+    w, h = _like(x_px, w), _like(x_px, h)
+    s = xp.maximum(w, h)
+    offset = xp.stack([(s - w) / 2, (s - h) / 2], -1)
+    return x_px + offset[..., None, :], s, s
+
+
+def normalise_pixels(x_px: Array, w: Array, h: Array, normalisation: str, pad: bool = False) -> tuple[Array, Array]:
+    """The model's 2D input from pixels ``(..., J, 2)``: ``screen`` (optionally padded to
+    a square first) or ``frobenius``. Returns ``(normalised, scale (...))``; the scale
+    is the Frobenius norm divided out (ones for ``screen``).
+
+    ``w``, ``h``: broadcastable against ``x_px[..., 0, 0]`` (one size per pose).
+    """
+    if normalisation == "screen":
+        if pad:
+            x_px, w, h = pad_to_square(x_px, w, h)
+        w, h = _like(x_px, w), _like(x_px, h)
+        out = normalise_screen(x_px, w[..., None], h[..., None])
+        return out, _xp(x_px).ones_like(x_px[..., 0, 0])
+    if normalisation == "frobenius":
+        return frobenius_normalise(x_px)
+    raise ValueError(f"normalisation: expected one of {NORMALISATIONS}, got {normalisation!r}")

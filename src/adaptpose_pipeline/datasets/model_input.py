@@ -34,36 +34,6 @@ import pandas as pd
 from adaptpose_pipeline.core import camera
 from adaptpose_pipeline.datasets.tables import ID_COLUMNS, check_table, joints, sequence_groups
 
-NORMALISATIONS = ("screen", "frobenius")
-
-
-def pad_to_square(x_px: np.ndarray, w: np.ndarray, h: np.ndarray):
-    """Pixels as if the shorter image side were padded symmetrically to a square.
-
-    ``x_px (N, J, 2)``, ``w``, ``h`` ``(N,)``; returns ``(shifted x_px, s, s)`` with
-    ``s = max(w, h)``. For landscape frames the screen normalisation is unchanged by
-    this; portrait frames (3DPW's 1080 x 1920) are shifted right by ``(h - w) / 2``.
-    """
-    s = np.maximum(w, h)
-    offset = np.stack([(s - w) / 2, (s - h) / 2], -1).astype(x_px.dtype)
-    return x_px + offset[:, None, :], s, s
-
-
-def normalise_2d(
-    x_px: np.ndarray, w: np.ndarray, h: np.ndarray, normalisation: str, pad: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels ``(N, 17, 2)`` -> normalised 2D and the divided-out scale ``(N,)``.
-
-    ``pad``: pad each frame to a square first (see :func:`pad_to_square`)."""
-    if normalisation == "screen":
-        if pad:
-            x_px, w, h = pad_to_square(x_px, w, h)
-        out = camera.normalise_screen(x_px, w[:, None].astype(np.float32), h[:, None].astype(np.float32))
-        return out.astype(np.float32), np.ones(len(x_px), np.float32)
-    if normalisation == "frobenius":
-        out, scale = camera.frobenius_normalise(x_px)
-        return out.astype(np.float32), scale.astype(np.float32)
-    raise ValueError(f"normalisation: expected one of {NORMALISATIONS}, got {normalisation!r}")
 
 
 def build_arrays(df: pd.DataFrame, normalisation: str, pad: bool, name: str) -> dict[str, np.ndarray]:
@@ -72,15 +42,15 @@ def build_arrays(df: pd.DataFrame, normalisation: str, pad: bool, name: str) -> 
     x2d = joints(ordered, "joints_2d")
     x3d = joints(ordered, "joints_3d")
     w, h = ordered["image_w"].to_numpy(), ordered["image_h"].to_numpy()
-    pose_2d, scale = normalise_2d(x2d, w, h, normalisation, pad)
+    pose_2d, scale = camera.normalise_pixels(x2d, w.astype(np.float32), h.astype(np.float32), normalisation, pad)
     root = x3d[:, 0].copy()
     root[ordered["root_relative"].to_numpy()] = 0.0
     starts = ordered.groupby(ID_COLUMNS, sort=False).head(1)
     return {
-        "pose_2d": pose_2d,
+        "pose_2d": pose_2d.astype(np.float32),
         "pose_3d": (x3d - x3d[:, :1]).astype(np.float32),
         "root_3d": root.astype(np.float32),
-        "scale_2d": scale,
+        "scale_2d": scale.astype(np.float32),
         "valid": ordered["valid"].to_numpy(bool),
         "frame": ordered["frame"].to_numpy(np.int64),
         "seq_start": starts.index.to_numpy(np.int64),

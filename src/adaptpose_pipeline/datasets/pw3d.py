@@ -41,7 +41,7 @@ What :func:`read_3dpw` assumes, because the pickles do not say:
   has no pelvis, spine, thorax or head top.
 - Image size: portrait ``(1080, 1920)`` when ``cy > cx``, else landscape
   ``(1920, 1080)``. The normaliser should pad to a square first
-  (``model_input.pad_to_square``; ``meta["pad_to_square"]`` is True).
+  (``core.camera.pad_to_square``; ``meta["pad_to_square"]`` is True).
 - Frame rate: 30 Hz (parameter ``fps``).
 - Each person is a subject named ``f"{sequence}_p{i}"``; the camera is ``"handheld"``.
 """

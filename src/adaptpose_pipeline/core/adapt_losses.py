@@ -1,0 +1,96 @@
+"""AdaptPose's feedback losses and selection (paper Eqs. 14, 18-21; facts sheet §2).
+
+Shapes: 2D windows ``(B, T, 17, 2)``, 3D centre frames ``(B, 17, 3)`` root-relative.
+The lifter's per-sample loss ``L`` in the ratio rules is the mean squared joint error
+("L2 loss" in the paper).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+
+
+def per_sample_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared joint error per sample: ``(B, J, 3)`` x2 -> ``(B,)``."""
+    return ((pred - target) ** 2).sum(-1).mean(-1)
+
+
+def difficulty_ratio(loss_fake: torch.Tensor, loss_src: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``L(N(fake_i)) / L(N(src))`` per fake sample; the source loss is a batch mean,
+    taken as a constant (no gradient)."""
+    return loss_fake / (loss_src.detach().mean() + eps)
+
+
+def hard_ratio_loss(ratio: torch.Tensor, c: float, d: float) -> torch.Tensor:
+    """Eqs. 20-21: ``f = (ratio - c)^2``, kept where ``f < d^2`` and zero elsewhere; mean over samples."""
+    f = (ratio - c) ** 2
+    return torch.where(f < d * d, f, torch.zeros_like(f)).mean()
+
+
+def selection_mask(ratio: torch.Tensor, a: float, b: float, pose_2d: torch.Tensor | None = None, bound: float | None = 1.0) -> torch.Tensor:
+    """Eq. 14: keep a fake sample where ``(ratio - a)^2 < b^2``, and (when ``bound`` is
+    set) all of its 2D coordinates lie within ``|x| <= bound``. ``(B,)`` bool."""
+    if b <= 0:
+        raise ValueError(f"adapt.selection.b: expected > 0, got {b}")
+    keep = (ratio - a) ** 2 < b * b
+    if pose_2d is not None and bound is not None:
+        keep &= (pose_2d.abs() <= bound).flatten(1).all(1)
+    return keep
+
+
+def reprojection_loss(pred_3d: torch.Tensor, pose_2d: torch.Tensor) -> torch.Tensor:
+    """Eqs. 18-19: L1 distance between the scale-normalised orthographic projection
+    ``[I2 | 0] N(x)`` of lifted poses ``(B, J, 3)`` and the 2D they were lifted from
+    ``(B, J, 2)``, both root-centred and divided by their Frobenius norm."""
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        x = x - x[:, :1]
+        return x / torch.linalg.vector_norm(x.flatten(1), dim=1).clamp_min(1e-8)[:, None, None]
+
+    return (unit(pred_3d[..., :2]) - unit(pose_2d)).abs().sum((-1, -2)).mean()
+
+
+def lookahead_reprojection_loss(
+    lifter: nn.Module,
+    fake_2d: torch.Tensor,
+    fake_3d: torch.Tensor,
+    target_2d: torch.Tensor,
+    inner_lr: float,
+) -> torch.Tensor:
+    """The reprojection feedback with a real gradient path into the generator.
+
+    The lifter takes one differentiable SGD step (squared error) on the generated pairs, and the
+    stepped lifter's reprojection loss on the *target* 2D (Eqs. 18-19) is returned:
+    its gradient reaches the generator through that step, telling it which samples
+    make the lifter more consistent on the target. (The released code computes this
+    loss on detached tensors, so the generator never feels it.)
+
+    ``fake_2d (B, RF, 17, 2)``, ``fake_3d (B, 17, 3)`` root-relative centre frames,
+    ``target_2d (Bt, RF, 17, 2)``. The lifter should be in eval mode (BatchNorm running
+    statistics are used and not updated); its own parameters are not changed.
+    """
+    params = {k: p for k, p in lifter.named_parameters()}
+    buffers = {k: b for k, b in lifter.named_buffers()}
+    # The inner step uses the squared error: smooth everywhere, whereas the Euclidean
+    # MPJPE has no second derivative at zero error (the root joint is always exact).
+    loss_fake = per_sample_l2(functional_call(lifter, (params, buffers), (fake_2d,))[:, 0], fake_3d).mean()
+    grads = torch.autograd.grad(loss_fake, list(params.values()), create_graph=True)
+    stepped = {k: p - inner_lr * g for (k, p), g in zip(params.items(), grads)}
+    pred = functional_call(lifter, (stepped, buffers), (target_2d,))[:, 0]
+    centre = target_2d.shape[1] // 2
+    return reprojection_loss(pred, target_2d[:, centre])
+
+
+def bone_range_loss(bone_cos: torch.Tensor, centre: float = 0.205, half_width: float = 0.165) -> torch.Tensor:
+    """Keep each sample's mean ``1 - cos`` between source and generated bone
+    directions ``(B, T, nb)`` inside ``centre ± half_width``; zero inside the band."""
+    change = (1.0 - bone_cos).flatten(1).mean(1)
+    return torch.relu((change - centre).abs() - half_width).mean()
+
+
+def lambda_penalty(lam: torch.Tensor, limit: float = 0.1) -> torch.Tensor:
+    """Penalise bone-length ratios beyond ``|lambda| > limit``: ``(B, nb)`` -> scalar."""
+    return torch.relu(lam.abs() - limit).mean()

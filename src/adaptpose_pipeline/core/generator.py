@@ -1,0 +1,444 @@
+"""AdaptPose's Human Motion Generator (HMG, paper §4): bone generation + camera generation.
+
+Given a source window ``X_src (B, T, 17, 3)`` (root-relative metres, camera frame:
+x right, y down, z forward) and its camera-frame root path ``(B, T, 3)``, the HMG
+
+1. **bone stage** (§4.1): changes bone directions and lengths and rebuilds the joints
+   from the root, giving the root-relative motion ``X_b``;
+2. **camera stage** (§4.2): draws a rotation ``R`` and translation ``T`` and places
+   the motion in the camera frame, ``X_fake = R (X_b + root - root[mid]) + T``
+   (Eq. 3 with the window's own root motion kept; ``mid = T // 2``), so the centre
+   frame's root lands at ``T``. Projection to 2D (Eq. 4) is left to the caller.
+
+Bone modes (:data:`BONE_MODES`); every mode keeps source bone lengths scaled by
+``1 + lambda`` with ``lambda = lambda_max * tanh(.)`` per sample and bone:
+
+- ``bg1`` (Eq. 5): a displacement ``dB`` per frame and bone, direction
+  ``normalize(B_src_t + dB_t)``.
+- ``bg2`` (Eq. 6): ``dB`` for the first and the last frame, linearly interpolated
+  across the window and applied to each frame's own source bones as in ``bg1``.
+  (Eq. 6 as printed displaces the first frame's bones only; applying the
+  interpolated offset to every frame keeps the source motion, as the issue reads it.)
+- ``bg3`` (Eqs. 7-10): per bone an axis ``r`` and an angle ``theta``; frame ``j`` of
+  ``n = T - 1`` rotates its source bone by ``j theta / n`` about ``r``. As in the
+  paper, the first frame is not rotated.
+- ``off``: ``X_b = X_src``.
+
+Along the window the fraction ``j / n`` runs from 0 to 1; a single-frame window
+(``T = 1``) uses fraction 1, so its one frame gets the full ``theta`` / the last
+offset. The bones in :data:`FIXED_BONES` (hip->spine, spine->thorax) are never
+rotated or displaced, only scaled.
+
+Camera modes (:data:`CAMERA_MODES`); the camera head ``h`` reads the flattened
+``X_b`` and noise:
+
+- ``det_axis_angle``: ``R = H(r)``, ``r = h[0:3]`` (angle ``|r|``).
+- ``prob_axis_angle`` (Eq. 11): ``mu = h[0:3]``, ``sigma = h[3:6]^2 + eps``,
+  ``theta = h[6]``; ``r = mu + sigma * e`` with ``e ~ N(0, 1)`` (reparameterised, so
+  ``mu`` and ``sigma`` get gradients), ``R = H(theta r / |r|)``.
+- ``prob_quaternion`` (Eq. 13): ``q = normalize(mu + sigma * e)``, (w, x, y, z).
+- ``prob_euler`` (Eq. 12): ``(a, b, c) = mu + sigma * e``, ``R = Rz(a) Ry(b) Rx(c)``.
+- ``off``: ``R = I`` and the source's own root: ``X_fake = X_b + root``.
+
+Translation: ``T = (tx, ty, max(min_depth + softplus(tz), min_depth + c))`` where
+``c = -min z`` of the rotated window relative to its centre root. The floor only acts
+when the head's depth would bring a joint closer than ``min_depth`` to the camera
+plane; so every generated joint has ``z >= min_depth > 0``, whatever the rotation or
+the window's root motion.
+
+Networks (as PoseAug's): MLPs ``hidden`` wide with ``blocks`` residual blocks
+(Linear-BatchNorm1d-LeakyReLU(0.2) twice, plus the skip). Three of them, as in the
+released code: a bone-direction net and a bone-length net, each fed the flattened
+source window and ``noise_dim`` Gaussian noise, and a camera net fed the flattened
+``X_b`` and ``noise_dim + 3`` noise (45 / 45 / 48 with the default). BatchNorm needs
+batches of two or more in training mode.
+
+Initialisation: the output layers start with weights scaled by
+:data:`INIT_OUTPUT_SCALE` and chosen biases, so that at start the generator is close
+to the identity: ``dB``, ``theta`` and ``lambda`` near 0, ``R`` near ``I`` (the source
+camera is a valid frontal view) and ``T`` near ``(0, 0, depth_init)``. The bg3 axes
+keep PyTorch's default init (their direction is irrelevant while ``theta`` is small
+and a non-tiny ``r`` keeps ``r / |r|`` well conditioned); likewise the
+prob_axis_angle axis starts isotropic (``mu ~ 0``, ``sigma ~ 1``) with angle near 0.
+
+All noise is drawn with ``torch.randn(..., generator=generator)`` on the input's
+device (so a passed ``torch.Generator`` must live on that device): the same seed,
+weights and input give the same output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adaptpose_pipeline.core.rotations import (
+    axis_angle_to_matrix,
+    euler_to_matrix,
+    quaternion_to_matrix,
+    rodrigues_rotate,
+)
+from adaptpose_pipeline.core.skeleton import (
+    H36M17,
+    bone_directions,
+    bone_lengths,
+    bones_to_joints,
+    joints_to_bones,
+)
+
+BONE_MODES: tuple[str, ...] = ("bg1", "bg2", "bg3", "off")
+CAMERA_MODES: tuple[str, ...] = (
+    "det_axis_angle",
+    "prob_axis_angle",
+    "prob_quaternion",
+    "prob_euler",
+    "off",
+)
+# Bones named by their child joint: hip->spine and spine->thorax keep their direction.
+FIXED_BONES: tuple[str, ...] = ("spine", "thorax")
+
+# bg3's largest rotation, reached at the window's last frame: 60 deg lets a bone's
+# 1 - cos(angle) reach the released code's range-loss band (0.205 +- 0.165, i.e. up
+# to ~51 deg) while keeping single bones within a plausible swing.
+BG3_MAX_ANGLE: float = math.pi / 3
+# Output-layer weights are multiplied by this at init: heads start near their biases.
+INIT_OUTPUT_SCALE: float = 1e-2
+# Lower bound of the probabilistic heads' sigma = h^2 + SIGMA_EPS.
+SIGMA_EPS: float = 1e-6
+# Initial sigma of the quaternion / Euler heads: small, so R starts near I.
+SIGMA_INIT_SMALL: float = 1e-2
+
+NUM_JOINTS = H36M17.num_joints
+NUM_BONES = H36M17.num_bones
+# Camera head layout before the translation (tx, ty, tz) that every mode appends.
+_CAMERA_HEAD_SIZE = {"det_axis_angle": 3, "prob_axis_angle": 7, "prob_quaternion": 8, "prob_euler": 6}
+# Size of the standard-normal draw each probabilistic mode reparameterises.
+_CAMERA_EPS_SIZE = {"det_axis_angle": 0, "prob_axis_angle": 3, "prob_quaternion": 4, "prob_euler": 3}
+_PARAM_PREFIX = "adapt.generator"
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Hyperparameters of :class:`HumanMotionGenerator` (``adapt.generator`` in parameters)."""
+
+    frames: int
+    bone_generation: str = "bg3"
+    camera_generation: str = "prob_axis_angle"
+    hidden: int = 256
+    blocks: int = 2
+    noise_dim: int = 45
+    lambda_max: float = 0.2
+    depth_init: float = 5.0
+    min_depth: float = 1.5
+
+    def __post_init__(self) -> None:
+        def fail(key: str, expected: str, got) -> None:
+            raise ValueError(f"{_PARAM_PREFIX}.{key}: expected {expected}, got {got!r}")
+
+        for key, low in (("frames", 1), ("hidden", 1), ("blocks", 0), ("noise_dim", 1)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                fail(key, f"an integer >= {low}", value)
+        if self.bone_generation not in BONE_MODES:
+            fail("bone_generation", f"one of {list(BONE_MODES)}", self.bone_generation)
+        if self.camera_generation not in CAMERA_MODES:
+            fail("camera_generation", f"one of {list(CAMERA_MODES)}", self.camera_generation)
+        if not 0.0 <= self.lambda_max < 1.0:
+            fail("lambda_max", "a value in [0, 1) (bones must keep a positive length)", self.lambda_max)
+        if not self.min_depth > 0.0:
+            fail("min_depth", "a depth > 0 (metres)", self.min_depth)
+        if not self.depth_init > self.min_depth:
+            fail("depth_init", f"a depth > min_depth = {self.min_depth} (metres)", self.depth_init)
+
+    @classmethod
+    def from_dict(cls, params: dict) -> GeneratorConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"{_PARAM_PREFIX}: unknown keys {unknown}; expected some of {sorted(known)}")
+        if "frames" not in params:
+            raise ValueError(f"{_PARAM_PREFIX}.frames: expected an integer >= 1, got nothing")
+        return cls(**params)
+
+
+@dataclass
+class GeneratorOutput:
+    """What one forward pass of the HMG produces (``B`` samples of ``T`` frames)."""
+
+    pose_3d: torch.Tensor  # (B, T, 17, 3) X_b, root-relative, metres
+    pose_3d_cam: torch.Tensor  # (B, T, 17, 3) X_fake, camera frame, metres, z > 0
+    rotation: torch.Tensor  # (B, 3, 3) R
+    translation: torch.Tensor  # (B, 3) T, camera-frame position of the centre frame's root
+    lam: torch.Tensor  # (B, 16) bone-length ratios
+    bone_cos: torch.Tensor  # (B, T, 16) cos(source, generated bone direction)
+    camera: dict = field(default_factory=dict)  # camera head's raw outputs
+    bone_params: dict = field(default_factory=dict)  # bone head's raw outputs
+
+
+# --------------------------------------------------------------------------- networks
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(width, width),
+            nn.BatchNorm1d(width),
+            nn.LeakyReLU(0.2),
+            nn.Linear(width, width),
+            nn.BatchNorm1d(width),
+            nn.LeakyReLU(0.2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualMLP(nn.Module):
+    """``(B, in_dim) -> (B, out_dim)``: input layer, ``blocks`` residual blocks, output layer."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, blocks: int):
+        super().__init__()
+        self.inp = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2))
+        self.blocks = nn.Sequential(*(ResidualBlock(hidden) for _ in range(blocks)))
+        self.out = nn.Linear(hidden, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.blocks(self.inp(x)))
+
+    @torch.no_grad()
+    def init_output(self, rows: slice, bias: torch.Tensor | float = 0.0, scale: float = INIT_OUTPUT_SCALE) -> None:
+        """Scale the output weights of ``rows`` and set their bias."""
+        self.out.weight[rows] *= scale
+        self.out.bias[rows] = bias
+
+
+# --------------------------------------------------------------------------- bone stage
+
+
+def window_fractions(frames: int, like: torch.Tensor) -> torch.Tensor:
+    """``(T,)`` fractions ``j / n`` of the way through the window; ``[1]`` when ``T == 1``."""
+    if frames == 1:
+        return torch.ones(1, dtype=like.dtype, device=like.device)
+    return torch.linspace(0.0, 1.0, frames, dtype=like.dtype, device=like.device)
+
+
+def fixed_bone_mask(like: torch.Tensor) -> torch.Tensor:
+    """``(16,)`` 1.0 for bones that may move, 0.0 for :data:`FIXED_BONES`."""
+    mask = torch.ones(NUM_BONES, dtype=like.dtype, device=like.device)
+    mask[[H36M17.bone_index(b) for b in FIXED_BONES]] = 0.0
+    return mask
+
+
+def apply_bg1(bones: torch.Tensor, delta: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Eq. 5 without the length ratio: ``normalize(B + dB) * |B|``, ``(..., 16, 3)``."""
+    moved = bones + delta
+    norm = bone_lengths(moved).clamp_min(eps).unsqueeze(-1)
+    return moved / norm * bone_lengths(bones).unsqueeze(-1)
+
+
+def interpolate_offsets(first_last: torch.Tensor, frames: int) -> torch.Tensor:
+    """bg2's offsets: ``(B, 2, 16, 3)`` first/last -> ``(B, T, 16, 3)``, linear in the frame."""
+    s = window_fractions(frames, first_last)[None, :, None, None]
+    return (1.0 - s) * first_last[:, :1] + s * first_last[:, 1:]
+
+
+def apply_bg3(bones: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Eqs. 7-10: rotate frame ``j`` of ``(B, T, 16, 3)`` bones by ``j angle / n`` about ``axis``.
+
+    ``axis (B, 16, 3)`` need not be unit length; ``angle (B, 16)`` radians.
+    """
+    s = window_fractions(bones.shape[1], bones)[None, :, None]
+    return rodrigues_rotate(bones, axis[:, None], angle[:, None] * s)
+
+
+def scale_bones(bones: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """``(B, T, 16, 3)`` bones times ``1 + lam`` with ``lam (B, 16)``."""
+    return bones * (1.0 + lam)[:, None, :, None]
+
+
+def bone_cosine(source: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+    """``(..., 16, 3)`` x2 -> ``(..., 16)`` cosine of the angle between bone directions."""
+    cos = (bone_directions(source) * bone_directions(generated)).sum(-1)
+    return cos.clamp(-1.0, 1.0)
+
+
+# --------------------------------------------------------------------------- camera stage
+
+
+def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+    """The camera head's rotation part ``(B, k)`` -> ``R (B, 3, 3)`` and its raw outputs.
+
+    ``eps (B, k')`` is the standard-normal draw of the probabilistic modes.
+    """
+    if mode == "det_axis_angle":
+        return axis_angle_to_matrix(head), {"axis_angle": head}
+    if mode == "prob_axis_angle":
+        mu, sigma, angle = head[:, 0:3], head[:, 3:6] ** 2 + SIGMA_EPS, head[:, 6]
+        axis = mu + sigma * eps
+        unit = axis / torch.linalg.vector_norm(axis, dim=-1, keepdim=True).clamp_min(1e-8)
+        R = axis_angle_to_matrix(unit * angle[:, None])
+        return R, {"mu": mu, "sigma": sigma, "angle": angle, "axis": axis}
+    if mode == "prob_quaternion":
+        mu, sigma = head[:, 0:4], head[:, 4:8] ** 2 + SIGMA_EPS
+        q = mu + sigma * eps
+        q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-8)
+        return quaternion_to_matrix(q), {"mu": mu, "sigma": sigma, "quaternion": q}
+    if mode == "prob_euler":
+        mu, sigma = head[:, 0:3], head[:, 3:6] ** 2 + SIGMA_EPS
+        angles = mu + sigma * eps
+        # Intrinsic Z-Y'-X'' with angles (a, b, c) is Rz(a) @ Ry(b) @ Rx(c) (Eq. 12).
+        return euler_to_matrix(angles, "ZYX"), {"mu": mu, "sigma": sigma, "euler": angles}
+    raise ValueError(f"{_PARAM_PREFIX}.camera_generation: expected one of {list(CAMERA_MODES)}, got {mode!r}")
+
+
+def place_in_camera(
+    pose: torch.Tensor, root: torch.Tensor, R: torch.Tensor, t_xy: torch.Tensor, depth: torch.Tensor, min_depth: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``X_fake = R (pose + root - root[mid]) + T`` with every joint at ``z >= min_depth``.
+
+    ``pose (B, T, 17, 3)``, ``root (B, T, 3)``, ``R (B, 3, 3)``, ``t_xy (B, 2)``,
+    ``depth (B,)`` the head's root depth (``>= min_depth``). Returns ``X_fake`` and ``T (B, 3)``.
+    """
+    mid = root.shape[1] // 2
+    local = pose + (root - root[:, mid : mid + 1])[:, :, None]
+    rotated = local @ R[:, None].transpose(-1, -2)
+    clearance = -rotated[..., 2].amin(dim=(1, 2))  # >= 0: the centre root is at 0
+    depth = torch.maximum(depth, min_depth + clearance)
+    T = torch.cat([t_xy, depth[:, None]], dim=-1)
+    return rotated + T[:, None, None], T
+
+
+# --------------------------------------------------------------------------- the module
+
+
+class HumanMotionGenerator(nn.Module):
+    """The HMG: ``(X_src, root, noise) -> (X_b, R, T, X_fake)``; see the module docstring."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        window = cfg.frames * NUM_JOINTS * 3
+        T, nb = cfg.frames, NUM_BONES
+
+        self.bone_net: ResidualMLP | None = None
+        self.length_net: ResidualMLP | None = None
+        if cfg.bone_generation != "off":
+            out = {"bg1": T * nb * 3, "bg2": 2 * nb * 3, "bg3": nb * 3 + nb}[cfg.bone_generation]
+            self.bone_net = ResidualMLP(window + cfg.noise_dim, out, cfg.hidden, cfg.blocks)
+            if cfg.bone_generation == "bg3":
+                self.bone_net.init_output(slice(0, nb * 3), scale=1.0)  # axes: default init
+                self.bone_net.init_output(slice(nb * 3, out))  # angles near 0
+            else:
+                self.bone_net.init_output(slice(0, out))  # offsets near 0
+            self.length_net = ResidualMLP(window + cfg.noise_dim, nb, cfg.hidden, cfg.blocks)
+            self.length_net.init_output(slice(0, nb))  # lambda near 0
+
+        self.camera_net: ResidualMLP | None = None
+        if cfg.camera_generation != "off":
+            k = _CAMERA_HEAD_SIZE[cfg.camera_generation]
+            self.camera_net = ResidualMLP(window + cfg.noise_dim + 3, k + 3, cfg.hidden, cfg.blocks)
+            self.camera_net.init_output(slice(0, k + 3), bias=self._camera_bias(cfg, k))
+
+    @staticmethod
+    def _camera_bias(cfg: GeneratorConfig, k: int) -> torch.Tensor:
+        bias = torch.zeros(k + 3)
+        mode = cfg.camera_generation
+        if mode == "prob_axis_angle":
+            bias[3:6] = 1.0  # sigma ~ 1: isotropic axis while the angle h[6] starts near 0
+        elif mode == "prob_quaternion":
+            bias[0] = 1.0  # mu ~ identity quaternion (w = 1)
+            bias[4:8] = math.sqrt(SIGMA_INIT_SMALL)
+        elif mode == "prob_euler":
+            bias[3:6] = math.sqrt(SIGMA_INIT_SMALL)
+        # softplus^-1(depth_init - min_depth): the root starts at depth_init.
+        bias[k + 2] = math.log(math.expm1(cfg.depth_init - cfg.min_depth))
+        return bias
+
+    def _noise(self, batch: int, dim: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(batch, dim, generator=generator, device=like.device, dtype=like.dtype)
+
+    def _check_inputs(self, pose_3d: torch.Tensor, root: torch.Tensor) -> None:
+        T = self.cfg.frames
+        if pose_3d.ndim != 4 or pose_3d.shape[1:] != (T, NUM_JOINTS, 3):
+            raise ValueError(f"generator pose_3d: expected (B, {T}, {NUM_JOINTS}, 3), got {tuple(pose_3d.shape)}")
+        if root.shape != (pose_3d.shape[0], T, 3):
+            raise ValueError(f"generator root: expected ({pose_3d.shape[0]}, {T}, 3), got {tuple(root.shape)}")
+
+    def _bone_stage(
+        self, pose_3d: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """``(B, T, 17, 3)`` source -> ``X_b``, ``lam (B, 16)``, ``bone_cos (B, T, 16)``, raw outputs."""
+        B, T = pose_3d.shape[:2]
+        nb = NUM_BONES
+        src = joints_to_bones(pose_3d)
+        if self.bone_net is None:
+            lam = pose_3d.new_zeros(B, nb)
+            return pose_3d, lam, bone_cosine(src, src), {}
+
+        flat = pose_3d.reshape(B, -1)
+        h = self.bone_net(torch.cat([flat, self._noise(B, self.cfg.noise_dim, pose_3d, generator)], dim=-1))
+        h_len = self.length_net(torch.cat([flat, self._noise(B, self.cfg.noise_dim, pose_3d, generator)], dim=-1))
+        lam = self.cfg.lambda_max * torch.tanh(h_len)
+        movable = fixed_bone_mask(pose_3d)
+
+        mode = self.cfg.bone_generation
+        if mode == "bg1":
+            delta = h.reshape(B, T, nb, 3) * movable[:, None]
+            moved, params = apply_bg1(src, delta), {"delta": delta}
+        elif mode == "bg2":
+            first_last = h.reshape(B, 2, nb, 3) * movable[:, None]
+            moved = apply_bg1(src, interpolate_offsets(first_last, T))
+            params = {"delta": first_last}
+        else:
+            axis = h[:, : nb * 3].reshape(B, nb, 3)
+            angle = BG3_MAX_ANGLE * torch.tanh(h[:, nb * 3 :]) * movable
+            moved, params = apply_bg3(src, axis, angle), {"axis": axis, "angle": angle}
+        bones = scale_bones(moved, lam)
+        return bones_to_joints(bones), lam, bone_cosine(src, bones), params
+
+    def forward(
+        self, pose_3d: torch.Tensor, root: torch.Tensor, generator: torch.Generator | None = None
+    ) -> GeneratorOutput:
+        """``pose_3d (B, T, 17, 3)`` source window, root-relative metres; ``root (B, T, 3)``
+        its camera-frame root positions (kept as the window's root motion, and the camera
+        when ``camera_generation == "off"``)."""
+        self._check_inputs(pose_3d, root)
+        B = pose_3d.shape[0]
+        pose_b, lam, cos, bone_params = self._bone_stage(pose_3d, generator)
+
+        if self.camera_net is None:
+            R = torch.eye(3, dtype=pose_3d.dtype, device=pose_3d.device).expand(B, 3, 3)
+            mid = root.shape[1] // 2
+            return GeneratorOutput(
+                pose_3d=pose_b,
+                pose_3d_cam=pose_b + root[:, :, None],
+                rotation=R,
+                translation=root[:, mid],
+                lam=lam,
+                bone_cos=cos,
+                bone_params=bone_params,
+            )
+
+        mode = self.cfg.camera_generation
+        k = _CAMERA_HEAD_SIZE[mode]
+        noise = self._noise(B, self.cfg.noise_dim + 3, pose_3d, generator)
+        h = self.camera_net(torch.cat([pose_b.reshape(B, -1), noise], dim=-1))
+        eps = self._noise(B, _CAMERA_EPS_SIZE[mode], pose_3d, generator) if _CAMERA_EPS_SIZE[mode] else None
+        R, camera = rotation_from_head(mode, h[:, :k], eps)
+        depth = self.cfg.min_depth + F.softplus(h[:, k + 2])
+        pose_cam, T = place_in_camera(pose_b, root, R, h[:, k : k + 2], depth, self.cfg.min_depth)
+        camera["translation_head"] = h[:, k:]
+        return GeneratorOutput(
+            pose_3d=pose_b,
+            pose_3d_cam=pose_cam,
+            rotation=R,
+            translation=T,
+            lam=lam,
+            bone_cos=cos,
+            camera=camera,
+            bone_params=bone_params,
+        )

@@ -1,0 +1,26 @@
+from kedro.pipeline import Pipeline, node, pipeline
+
+from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves
+from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
+
+
+def adaptation_nodes() -> Pipeline:
+    return pipeline(
+        [
+            node(
+                adapt_lifter,
+                inputs=[
+                    "source_train_arrays", "target_train_arrays", "lifter_baseline", "params:adapt",
+                    "params:ingest", "params:target", "params:seed", "params:device",
+                ],
+                outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history"],
+                name="adapt_lifter",
+            ),
+            node(plot_adapt_curves, inputs="adapt_history", outputs="adapt_curves", name="plot_adapt_curves"),
+        ],
+        tags=["adapt"],
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return adaptation_nodes() + evaluation_nodes("adapted")

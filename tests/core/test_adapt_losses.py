@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModelOptimized1f
+
+
+def test_selection_keeps_exactly_the_band():
+    ratio = torch.tensor([0.5, 1.0, 1.01, 17.0, 32.99, 33.0, 40.0])
+    keep = L.selection_mask(ratio, a=17.0, b=16.0)
+    assert keep.tolist() == [False, False, True, True, True, False, False]
+    pose = torch.zeros(7, 3, 17, 2)
+    pose[3, 1, 5, 0] = 1.2  # a 2D coordinate outside |x| <= 1
+    assert L.selection_mask(ratio, 17.0, 16.0, pose, bound=1.0).tolist() == [False, False, True, False, True, False, False]
+    assert L.selection_mask(ratio, 17.0, 16.0, pose, bound=None).tolist() == keep.tolist()
+    with pytest.raises(ValueError, match="selection.b"):
+        L.selection_mask(ratio, 17.0, 0.0)
+
+
+def test_hard_ratio_hand_values():
+    ratio = torch.tensor([17.0, 20.0, 40.0])
+    # f = 0, 9, 529; with d = 15 the last is beyond d^2 = 225 and counts zero.
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0).item() == pytest.approx((0 + 9 + 0) / 3)
+    loss_fake = torch.tensor([2.0, 4.0])
+    assert L.difficulty_ratio(loss_fake, torch.tensor([1.0, 3.0])).tolist() == pytest.approx([1.0, 2.0])
+
+
+def test_reprojection_loss_zero_for_consistent_lift_and_scale_invariant():
+    pose_3d = torch.randn(4, 17, 3)
+    assert L.reprojection_loss(pose_3d, 3.0 * pose_3d[..., :2] + 0.5).item() == pytest.approx(0.0, abs=1e-5)
+    assert L.reprojection_loss(pose_3d, torch.randn(4, 17, 2)).item() > 0.1
+
+
+def test_range_and_lambda_penalties():
+    inside = torch.full((2, 3, 16), 1 - 0.2)
+    assert L.bone_range_loss(inside).item() == 0.0
+    unchanged = torch.ones(2, 3, 16)
+    assert L.bone_range_loss(unchanged).item() == pytest.approx(0.205 - 0.165)
+    assert L.lambda_penalty(torch.tensor([[0.05, -0.15, 0.2]])).item() == pytest.approx((0 + 0.05 + 0.1) / 3)
+
+
+def test_lookahead_reprojection_sends_gradients_into_generated_samples():
+    torch.manual_seed(0)
+    lifter = TemporalModelOptimized1f(LifterConfig(filter_widths=(3,), channels=16, dropout=0.0)).eval()
+    fake_2d = torch.randn(8, 3, 17, 2, requires_grad=True)
+    fake_3d = torch.randn(8, 17, 3)
+    fake_3d[:, 0] = 0  # root-relative, as the lifter predicts: exact at the root
+    fake_3d.requires_grad_(True)
+    target_2d = torch.randn(8, 3, 17, 2)
+    before = {k: v.clone() for k, v in lifter.state_dict().items()}
+    loss = L.lookahead_reprojection_loss(lifter, fake_2d, fake_3d, target_2d, inner_lr=0.1)
+    loss.backward()
+    for x in (fake_2d, fake_3d):
+        assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
+    # The lifter itself is untouched by the look-ahead.
+    assert all(torch.equal(before[k], v) for k, v in lifter.state_dict().items())

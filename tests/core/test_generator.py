@@ -1,0 +1,338 @@
+import math
+
+import pytest
+import torch
+
+from adaptpose_pipeline.core import generator as hmg
+from adaptpose_pipeline.core.rotations import axis_angle_to_matrix
+from adaptpose_pipeline.core.skeleton import H36M17, bone_directions, bone_lengths, joints_to_bones
+
+# A standing person facing the camera, camera frame (x right, y down, z forward), metres.
+REST = torch.tensor(
+    [
+        [0.0, 0.0, 0.0],  # hip
+        [-0.13, 0.0, 0.0], [-0.13, 0.45, 0.0], [-0.13, 0.88, 0.03],  # right leg
+        [0.13, 0.0, 0.0], [0.13, 0.45, 0.0], [0.13, 0.88, 0.03],  # left leg
+        [0.0, -0.23, 0.0], [0.0, -0.48, 0.0], [0.0, -0.58, -0.02], [0.0, -0.70, 0.0],  # torso, head
+        [0.16, -0.46, 0.0], [0.18, -0.20, 0.0], [0.20, 0.05, 0.0],  # left arm
+        [-0.16, -0.46, 0.0], [-0.18, -0.20, 0.0], [-0.20, 0.05, 0.0],  # right arm
+    ]
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These nets are tiny: extra intra-op threads only spin against other jobs on shared cores."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+FIXED = [H36M17.bone_index(b) for b in hmg.FIXED_BONES]
+MOVABLE = [k for k in range(H36M17.num_bones) if k not in FIXED]
+
+
+def windows(batch: int, frames: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random source windows ``(B, T, 17, 3)`` (root at zero) and root paths ``(B, T, 3)``."""
+    g = torch.Generator().manual_seed(seed)
+    pose = REST + 0.04 * torch.randn(batch, frames, 17, 3, generator=g)
+    pose = pose - pose[:, :, :1]
+    start = torch.rand(batch, 1, 3, generator=g) * torch.tensor([2.0, 0.4, 4.0]) + torch.tensor([-1.0, -0.2, 3.0])
+    velocity = torch.randn(batch, 1, 3, generator=g) * torch.tensor([1.0, 0.05, 1.0])
+    s = torch.linspace(-0.5, 0.5, frames)[None, :, None]
+    return pose, start + s * velocity
+
+
+def make(frames: int, bones: str = "bg3", camera: str = "prob_axis_angle", seed: int = 0) -> hmg.HumanMotionGenerator:
+    torch.manual_seed(seed)
+    return hmg.HumanMotionGenerator(hmg.GeneratorConfig(frames=frames, bone_generation=bones, camera_generation=camera))
+
+
+def run(model, pose, root, seed: int = 1) -> hmg.GeneratorOutput:
+    return model(pose, root, generator=torch.Generator().manual_seed(seed))
+
+
+def assert_rotations(R: torch.Tensor) -> None:
+    eye = torch.eye(3).expand_as(R)
+    assert torch.allclose(R @ R.transpose(-1, -2), eye, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(R.shape[0]), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"bone_generation": "bg4"}, "adapt.generator.bone_generation: expected one of ['bg1', 'bg2', 'bg3', 'off'], got 'bg4'"),
+        ({"camera_generation": "euler"}, "adapt.generator.camera_generation: expected one of"),
+        ({"frames": 0}, "adapt.generator.frames: expected an integer >= 1, got 0"),
+        ({"hidden": 2.5}, "adapt.generator.hidden: expected an integer >= 1"),
+        ({"blocks": -1}, "adapt.generator.blocks: expected an integer >= 0"),
+        ({"noise_dim": 0}, "adapt.generator.noise_dim: expected an integer >= 1"),
+        ({"lambda_max": 1.0}, "adapt.generator.lambda_max: expected a value in [0, 1)"),
+        ({"min_depth": 0.0}, "adapt.generator.min_depth: expected a depth > 0"),
+        ({"depth_init": 1.0}, "adapt.generator.depth_init: expected a depth > min_depth = 1.5"),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_key(override, message):
+    with pytest.raises(ValueError) as err:
+        hmg.GeneratorConfig(**{"frames": 27, **override})
+    assert message in str(err.value)
+
+
+def test_config_from_dict_names_unknown_and_missing_keys():
+    assert hmg.GeneratorConfig.from_dict({"frames": 1, "bone_generation": "bg1"}).bone_generation == "bg1"
+    with pytest.raises(ValueError, match=r"adapt.generator: unknown keys \['noise'\]"):
+        hmg.GeneratorConfig.from_dict({"frames": 27, "noise": 3})
+    with pytest.raises(ValueError, match="adapt.generator.frames"):
+        hmg.GeneratorConfig.from_dict({"bone_generation": "bg1"})
+
+
+def test_forward_checks_input_shapes():
+    model = make(27)
+    pose, root = windows(2, 27)
+    with pytest.raises(ValueError, match=r"pose_3d: expected \(B, 27, 17, 3\), got \(2, 26, 17, 3\)"):
+        model(pose[:, 1:], root[:, 1:])
+    with pytest.raises(ValueError, match=r"root: expected \(2, 27, 3\), got \(2, 27, 2\)"):
+        model(pose, root[..., :2])
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_apply_bg3_rotates_linearly_along_the_window():
+    bones = torch.zeros(1, 3, 16, 3)
+    bones[..., 0] = 1.0  # every bone along x, three frames
+    axis = torch.zeros(1, 16, 3)
+    axis[..., 2] = 5.0  # about z; the axis need not be unit length
+    angle = torch.full((1, 16), math.pi / 2)
+    out = hmg.apply_bg3(bones, axis, angle)
+    c = math.cos(math.pi / 4)
+    assert torch.allclose(out[0, 0], bones[0, 0])  # first frame untouched
+    assert torch.allclose(out[0, 1], torch.tensor([c, c, 0.0]).expand(16, 3), atol=1e-6)  # 45 deg
+    assert torch.allclose(out[0, 2], torch.tensor([0.0, 1.0, 0.0]).expand(16, 3), atol=1e-6)  # 90 deg
+    single = hmg.apply_bg3(bones[:, :1], axis, angle)  # one frame gets the full angle
+    assert torch.allclose(single[0, 0], torch.tensor([0.0, 1.0, 0.0]).expand(16, 3), atol=1e-6)
+
+
+def test_bg1_and_bg2_helpers_on_hand_cases():
+    bones = torch.tensor([[[[2.0, 0.0, 0.0]]]]).expand(1, 1, 16, 3)
+    delta = torch.tensor([0.0, 2.0, 0.0]).expand(1, 1, 16, 3)
+    out = hmg.apply_bg1(bones, delta)  # direction (1, 1)/sqrt2, length kept at 2
+    assert torch.allclose(out, torch.tensor([math.sqrt(2), math.sqrt(2), 0.0]).expand(1, 1, 16, 3))
+    first_last = torch.stack([torch.zeros(16, 3), torch.ones(16, 3)])[None]
+    offsets = hmg.interpolate_offsets(first_last, 5)
+    assert torch.allclose(offsets[0, :, 0, 0], torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0]))
+    assert torch.allclose(hmg.interpolate_offsets(first_last, 1)[0, 0], torch.ones(16, 3))
+
+
+def test_euler_head_is_rz_ry_rx():
+    a, b, c = 0.3, -0.7, 1.1
+    Rz = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    Ry = torch.tensor([[math.cos(b), 0.0, math.sin(b)], [0.0, 1.0, 0.0], [-math.sin(b), 0.0, math.cos(b)]])
+    Rx = torch.tensor([[1.0, 0.0, 0.0], [0.0, math.cos(c), -math.sin(c)], [0.0, math.sin(c), math.cos(c)]])
+    head = torch.tensor([[a, b, c, 0.5, 0.5, 0.5]])
+    R, raw = hmg.rotation_from_head("prob_euler", head, torch.zeros(1, 3))
+    assert torch.allclose(R[0], Rz @ Ry @ Rx, atol=1e-6)
+    assert torch.allclose(raw["sigma"], torch.full((1, 3), 0.25 + hmg.SIGMA_EPS))
+
+
+@pytest.mark.parametrize(
+    "mode, head",
+    [
+        ("det_axis_angle", [0.0, 0.0, math.pi / 2]),
+        ("prob_axis_angle", [0.0, 0.0, 3.0, 0.1, 0.1, 0.1, math.pi / 2]),
+        ("prob_quaternion", [math.cos(math.pi / 4), 0.0, 0.0, math.sin(math.pi / 4), 0.1, 0.1, 0.1, 0.1]),
+        ("prob_euler", [math.pi / 2, 0.0, 0.0, 0.1, 0.1, 0.1]),
+    ],
+)
+def test_every_camera_head_reads_a_quarter_turn_about_z(mode, head):
+    eps = torch.zeros(1, hmg._CAMERA_EPS_SIZE[mode]) if hmg._CAMERA_EPS_SIZE[mode] else None
+    R, _ = hmg.rotation_from_head(mode, torch.tensor([head]), eps)
+    assert torch.allclose(R[0] @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
+
+
+def test_probabilistic_axis_is_reparameterised():
+    head = torch.tensor([[0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.5]])
+    eps = torch.tensor([[0.5, 0.0, 0.0]])
+    _, raw = hmg.rotation_from_head("prob_axis_angle", head, eps)
+    assert torch.allclose(raw["axis"], torch.tensor([[2.0, 1.0, 0.0]]))  # mu + sigma * eps, sigma = 4
+
+
+def test_camera_placement_keeps_every_joint_beyond_min_depth():
+    pose, root = windows(4, 27)
+    root = root.clone()
+    root[:, :, 2] = torch.linspace(8.0, 0.0, 27)  # walks 8 m towards the camera
+    R = axis_angle_to_matrix(torch.randn(4, 3, generator=torch.Generator().manual_seed(3)) * 2.0)
+    depth = torch.full((4,), 1.5)
+    x, T = hmg.place_in_camera(pose, root, R, torch.zeros(4, 2), depth, 1.5)
+    assert x[..., 2].min() >= 1.5 - 1e-5
+    assert torch.allclose(x[:, 13, 0], T)  # the centre frame's root sits at T
+    far = torch.full((4,), 20.0)  # far enough: the head's depth is used as it is
+    _, T_far = hmg.place_in_camera(pose, root, R, torch.zeros(4, 2), far, 1.5)
+    assert torch.equal(T_far[:, 2], far)
+
+
+# --------------------------------------------------------------------------- the module
+
+
+@pytest.mark.parametrize("frames", [1, 27])
+@pytest.mark.parametrize("camera", ["prob_axis_angle", "det_axis_angle"])
+@pytest.mark.parametrize("bones", hmg.BONE_MODES)
+def test_generated_motion_keeps_bone_lengths_and_fixed_bones(bones, camera, frames):
+    model = make(frames, bones, camera)
+    pose, root = windows(6, frames)
+    with torch.no_grad():
+        for p in model.parameters():  # move away from the near-identity init
+            p.add_(0.05 * torch.randn_like(p))
+        out = run(model, pose, root)
+    B = 6
+    assert out.pose_3d.shape == out.pose_3d_cam.shape == (B, frames, 17, 3)
+    assert out.rotation.shape == (B, 3, 3) and out.translation.shape == (B, 3)
+    assert out.lam.shape == (B, 16) and out.bone_cos.shape == (B, frames, 16)
+    for t in (out.pose_3d, out.pose_3d_cam, out.rotation, out.translation, out.lam, out.bone_cos):
+        assert torch.isfinite(t).all()
+    assert torch.equal(out.pose_3d[:, :, 0], torch.zeros(B, frames, 3))
+
+    src, gen = joints_to_bones(pose), joints_to_bones(out.pose_3d)
+    assert out.lam.abs().max() <= 0.2
+    expected = bone_lengths(src) * (1 + out.lam)[:, None]
+    assert torch.allclose(bone_lengths(gen), expected, atol=1e-5)
+    assert torch.allclose(bone_directions(gen[..., FIXED, :]), bone_directions(src[..., FIXED, :]), atol=1e-6)
+    cos = (bone_directions(src) * bone_directions(gen)).sum(-1)
+    assert torch.allclose(out.bone_cos, cos.clamp(-1, 1), atol=1e-6)
+    if bones != "off":
+        assert out.lam.abs().max() > 1e-3 and (out.bone_cos[..., MOVABLE] < 1 - 1e-4).any()
+
+    assert_rotations(out.rotation)
+    assert (out.pose_3d_cam[..., 2] >= model.cfg.min_depth - 1e-5).all()
+    mid = frames // 2
+    assert torch.allclose(out.pose_3d_cam[:, mid, 0], out.translation, atol=1e-5)
+    # X_fake = R (X_b + root - root[mid]) + T, rebuilt independently
+    local = out.pose_3d + (root - root[:, mid : mid + 1])[:, :, None]
+    rebuilt = torch.einsum("bij,btkj->btki", out.rotation, local) + out.translation[:, None, None]
+    assert torch.allclose(out.pose_3d_cam, rebuilt, atol=1e-5)
+
+
+def test_bg3_matches_an_independent_rotation_of_the_source():
+    model = make(27, "bg3")
+    pose, root = windows(4, 27)
+    with torch.no_grad():
+        model.bone_net.out.weight.mul_(30.0)  # sizeable angles
+        out = run(model, pose, root)
+    src, gen = joints_to_bones(pose), joints_to_bones(out.pose_3d)
+    axis, angle = out.bone_params["axis"], out.bone_params["angle"]
+    assert angle.abs().max() <= hmg.BG3_MAX_ANGLE and angle.abs()[:, MOVABLE].max() > 0.3
+    assert torch.equal(angle[:, FIXED], torch.zeros(4, 2))
+    unit = axis / axis.norm(dim=-1, keepdim=True)
+    scale = (1 + out.lam)[..., None]
+    for frame, fraction in ((0, 0.0), (13, 0.5), (26, 1.0)):
+        R = axis_angle_to_matrix(unit * (fraction * angle)[..., None])  # (B, 16, 3, 3)
+        expected = torch.einsum("bkij,bkj->bki", R, src[:, frame]) * scale
+        assert torch.allclose(gen[:, frame], expected, atol=1e-5)
+    # frame 0 keeps the source directions; the last frame turns each bone by at most |theta|
+    assert torch.allclose(out.bone_cos[:, 0], torch.ones(4, 16), atol=1e-6)
+    assert (torch.acos(out.bone_cos[:, -1]) <= angle.abs() + 1e-3).all()
+
+
+@pytest.mark.parametrize("mode", ["bg1", "bg2"])
+def test_bg1_bg2_directions_follow_the_offsets(mode):
+    model = make(27, mode)
+    pose, root = windows(4, 27)
+    with torch.no_grad():
+        model.bone_net.out.weight.mul_(30.0)
+        out = run(model, pose, root)
+    src, gen = joints_to_bones(pose), joints_to_bones(out.pose_3d)
+    delta = out.bone_params["delta"]
+    assert torch.equal(delta[..., FIXED, :], torch.zeros_like(delta[..., FIXED, :]))
+    if mode == "bg1":
+        offsets = delta
+    else:
+        assert delta.shape == (4, 2, 16, 3)
+        offsets = torch.stack([delta[:, 0] * (1 - j / 26) + delta[:, 1] * (j / 26) for j in range(27)], dim=1)
+    assert torch.allclose(bone_directions(gen), bone_directions(src + offsets), atol=1e-5)
+
+
+def test_off_modes_are_identities():
+    pose, root = windows(3, 27)
+    out = run(make(27, "off", "off"), pose, root)
+    assert torch.equal(out.pose_3d, pose) and torch.equal(out.lam, torch.zeros(3, 16))
+    assert torch.allclose(out.bone_cos, torch.ones(3, 27, 16), atol=1e-6)
+    assert torch.equal(out.pose_3d_cam, pose + root[:, :, None])
+    assert torch.equal(out.rotation, torch.eye(3).expand(3, 3, 3)) and torch.equal(out.translation, root[:, 13])
+
+    bones_only = run(make(27, "bg3", "off"), pose, root)
+    assert torch.equal(bones_only.pose_3d_cam, bones_only.pose_3d + root[:, :, None])
+    camera_only = run(make(27, "off", "prob_euler"), pose, root)
+    assert torch.equal(camera_only.pose_3d, pose)
+
+
+@pytest.mark.parametrize("camera", ["det_axis_angle", "prob_axis_angle", "prob_quaternion", "prob_euler"])
+def test_generator_starts_near_the_identity(camera):
+    pose, root = windows(8, 27)
+    out = run(make(27, "bg3", camera), pose, root)
+    assert_rotations(out.rotation)
+    angle = torch.acos(((out.rotation.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    assert angle.max() < math.radians(8)  # within a few degrees of the source camera
+    assert out.translation[:, :2].abs().max() < 0.05
+    assert torch.allclose(out.translation[:, 2], torch.full((8,), 5.0), atol=0.05)
+    assert out.lam.abs().max() < 0.02
+    assert out.bone_cos.min() > 0.999
+    assert (out.pose_3d_cam[..., 2] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "camera, heads",
+    [
+        ("det_axis_angle", ("axis_angle",)),
+        ("prob_axis_angle", ("mu", "sigma", "angle")),
+        ("prob_quaternion", ("mu", "sigma", "quaternion")),
+        ("prob_euler", ("mu", "sigma", "euler")),
+    ],
+)
+def test_camera_and_bone_heads_get_gradients(camera, heads):
+    model = make(27, "bg3", camera)
+    pose, root = windows(4, 27)
+    out = run(model, pose, root)
+    watched = [out.camera[h] for h in heads] + [out.bone_params["axis"], out.bone_params["angle"], out.lam]
+    for t in watched:
+        t.retain_grad()
+    out.pose_3d_cam.sum().backward()
+    for name, t in zip(heads + ("axis", "angle", "lam"), watched):
+        assert t.grad is not None and t.grad.abs().max() > 0, name
+    assert model.camera_net.out.weight.grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("bones, camera", [("bg3", "prob_axis_angle"), ("bg1", "prob_quaternion"), ("bg2", "det_axis_angle")])
+def test_same_seed_same_output_other_seed_other_output(bones, camera):
+    model = make(27, bones, camera)
+    pose, root = windows(4, 27)
+    a, b, c = run(model, pose, root, seed=5), run(model, pose, root, seed=5), run(model, pose, root, seed=6)
+    assert torch.equal(a.pose_3d_cam, b.pose_3d_cam) and torch.equal(a.rotation, b.rotation)
+    assert not torch.allclose(a.pose_3d, c.pose_3d) and not torch.allclose(a.rotation, c.rotation)
+
+
+def test_depth_stays_positive_under_large_perturbations():
+    model = make(27, "bg3", "prob_axis_angle")
+    pose, root = windows(16, 27, seed=2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+        model.camera_net.out.bias[9] = -20.0  # the head asks for the closest depth it can
+        out = run(model, pose, root)
+    assert torch.isfinite(out.pose_3d_cam).all()
+    assert (out.pose_3d_cam[..., 2] >= 1.5 - 1e-5).all()
+
+
+@pytest.mark.cuda
+def test_runs_on_cuda():
+    device = torch.device("cuda")
+    model = make(27, "bg3", "prob_axis_angle").to(device)
+    pose, root = (t.to(device) for t in windows(8, 27))
+    out = model(pose, root, generator=torch.Generator(device).manual_seed(0))
+    assert out.pose_3d_cam.device.type == "cuda" and out.rotation.device.type == "cuda"
+    assert (out.pose_3d_cam[..., 2] > 0).all()
+    out.pose_3d_cam.sum().backward()
+    assert model.camera_net.out.weight.grad.abs().max() > 0
