@@ -48,3 +48,14 @@ def test_parameters_have_seed_and_device():
 
 def test_telemetry_off():
     assert "consent: false" in (ROOT / ".telemetry").read_text()
+
+
+def test_default_pipeline_is_the_documented_chain():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ROOT)
+    names = {n.name for n in pipelines["__default__"].nodes}
+    assert {"generate_standin_h36m", "read_common_form", "pretrain_lifter", "compute_metrics_baseline"} <= names
+    assert "adapt_lifter" not in names
+    assert {"adapt_lifter", "compute_metrics_adapted"} <= {n.name for n in pipelines["adapt"].nodes}

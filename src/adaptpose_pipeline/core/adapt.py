@@ -70,6 +70,7 @@ class AdaptConfig:
     grad_clip: float = 1.0
     pool_size: int = 4096
     beta_deg: float = 10.0
+    frames_3d: int = 3
     stride_min: int = 2
     stride_max: int = 5
     domain_discriminator: bool = True
@@ -105,6 +106,7 @@ class AdaptConfig:
             "lr_lifter": self.lr_lifter > 0,
             "proj_batch": self.proj_batch >= 1,
             "pool_size": self.pool_size >= 1,
+            "frames_3d": self.frames_3d >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -205,11 +207,13 @@ def adapt(
     d3d = Discriminator3D().to(device)
     lifter = TemporalModelOptimized1f(baseline.config).to(device)
     lifter.load_state_dict(baseline.state_dict)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_generator)
+    # With bone and camera generation both off there is nothing to learn: the "fakes"
+    # are the source itself (the fine-tuning-only ablation).
+    gen_params = list(gen.parameters())
+    opt_g = torch.optim.Adam(gen_params or [torch.zeros(1, requires_grad=True)], lr=cfg.lr_generator)
     opt_d = torch.optim.Adam(list(d2d.parameters()) + list(d3d.parameters()), lr=cfg.lr_discriminator)
     opt_n = torch.optim.Adam(lifter.parameters(), lr=cfg.lr_lifter)
-    decay = lambda epoch: 1.0 - epoch / (cfg.epochs + 1)  # noqa: E731
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, decay) for o in (opt_g, opt_d, opt_n)]
+    base_lr = {opt_g: cfg.lr_generator, opt_d: cfg.lr_discriminator, opt_n: cfg.lr_lifter}
     pool_2d, pool_3d = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
     mid = rf // 2
     bones_on = gen_cfg.bone_generation != "off"
@@ -221,6 +225,9 @@ def adapt(
         sums: dict[str, float] = {}
         kept = generated = 0
         c_bone = cfg.hard_ratio_bone.c(epoch, cfg.epochs)
+        for opt, lr in base_lr.items():  # linear decay, 1 - epoch / (epochs + 1)
+            for group in opt.param_groups:
+                group["lr"] = lr * (1.0 - epoch / (cfg.epochs + 1))
         for step in tqdm(range(steps), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress):
             src = source.batch(cfg.batch_size)
             tgt = target.batch(cfg.batch_size)
@@ -235,8 +242,9 @@ def adapt(
             if step % cfg.d_every == 0:
                 real_2d = tgt if cfg.domain_discriminator else src["pose_2d"]
                 loss_d2d = lsgan_d_loss(d2d(real_2d), d2d(pool_2d.push_and_sample(fake_2d.detach(), tgen)))
-                real_3d = perturb_bones(src["pose_3d"].flatten(0, 1), cfg.beta_deg, generator=tgen)
-                fake_frames = pool_3d.push_and_sample(out.pose_3d.detach().flatten(0, 1), tgen)
+                frames = _frames_3d(rf, cfg.frames_3d, tgen, device)
+                real_3d = perturb_bones(src["pose_3d"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
+                fake_frames = pool_3d.push_and_sample(out.pose_3d.detach()[:, frames].flatten(0, 1), tgen)
                 loss_d3d = lsgan_d_loss(d3d(real_3d), d3d(fake_frames))
                 opt_d.zero_grad(set_to_none=True)
                 (loss_d2d + loss_d3d).backward()
@@ -252,7 +260,7 @@ def adapt(
                 ratio_cam, cfg.hard_ratio_camera.c(epoch, cfg.epochs), cfg.hard_ratio_camera.d
             )
             adv_2d = lsgan_g_loss(d2d(fake_2d))
-            adv_3d = lsgan_g_loss(d3d(out.pose_3d.flatten(0, 1)))
+            adv_3d = lsgan_g_loss(d3d(out.pose_3d[:, _frames_3d(rf, cfg.frames_3d, tgen, device)].flatten(0, 1)))
             n = min(cfg.proj_batch, cfg.batch_size)
             proj = L.lookahead_reprojection_loss(lifter, fake_2d[:n], fake_3d[:n], tgt[:n], cfg.proj_inner_lr)
             rng_loss = L.bone_range_loss(out.bone_cos) if bones_on else fake_2d.new_zeros(())
@@ -261,9 +269,10 @@ def adapt(
                 cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj
                 + cfg.w_range * rng_loss + cfg.w_lambda * lam
             )
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            _clip_step(opt_g, gen.parameters(), cfg.grad_clip)
+            if gen_params:
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                _clip_step(opt_g, gen_params, cfg.grad_clip)
 
             with torch.no_grad():
                 keep = (
@@ -275,14 +284,20 @@ def adapt(
             generated += len(keep)
             if epoch >= cfg.warmup_epochs:
                 lifter.train()
-                loss_n = mpjpe_loss(lifter(src["pose_2d"])[:, 0], src["pose_3d"][:, mid])
+                # One forward over source and selected fakes together: BatchNorm's running
+                # statistics then follow the training mixture instead of swinging between
+                # a source batch and a small, differently distributed fake batch.
+                n_src = len(src["pose_2d"])
+                pred = lifter(torch.cat([src["pose_2d"], fake_2d.detach()[keep]]))[:, 0]
+                loss_n = mpjpe_loss(pred[:n_src], src["pose_3d"][:, mid])
                 if keep.any():
-                    loss_n = loss_n + mpjpe_loss(lifter(fake_2d.detach()[keep])[:, 0], fake_3d.detach()[keep])
+                    loss_n = loss_n + mpjpe_loss(pred[n_src:], fake_3d.detach()[keep])
                 opt_n.zero_grad(set_to_none=True)
                 loss_n.backward()
                 _clip_step(opt_n, lifter.parameters(), cfg.grad_clip)
                 stats["lifter"] = loss_n.item()
 
+            stats.update(_generator_stats(out))
             stats.update(
                 g_total=loss_g.item(), g_adv_2d=adv_2d.item(), g_adv_3d=adv_3d.item(), g_hard_ratio=hr.item(),
                 g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(),
@@ -294,8 +309,6 @@ def adapt(
             if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
                 _keep_samples(samples, out, fake_2d, keep, src)
 
-        for s in schedulers:
-            s.step()
         record = {"epoch": epoch, **{k: sums[k] / sums[f"_n_{k}"] for k in sums if not k.startswith("_n_")}}
         record["selection_rate"] = kept / max(generated, 1)
         history.append(record)
@@ -312,6 +325,27 @@ def adapt(
         history=history,
         samples=kept_samples,
     )
+
+
+def _frames_3d(rf: int, n: int, tgen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """The window frames the 3D discriminator judges: the centre and ``n - 1`` random others."""
+    others = torch.randperm(rf, generator=tgen, device=tgen.device)[: max(n - 1, 0)].to(device)
+    return torch.unique(torch.cat([torch.tensor([rf // 2], device=device), others]))
+
+
+@torch.no_grad()
+def _generator_stats(out) -> dict[str, float]:
+    """What the generator is doing, to spot collapse or drift: mean camera rotation
+    angle, mean bone direction change, mean depth and |lambda| of this batch."""
+    trace = out.rotation.diagonal(dim1=-2, dim2=-1).sum(-1)
+    angle = torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1, 1))).mean()
+    bone = torch.rad2deg(torch.arccos(out.bone_cos.clamp(-1, 1))).mean()
+    return {
+        "gen_camera_angle_deg": angle.item(),
+        "gen_bone_change_deg": bone.item(),
+        "gen_depth_m": out.translation[:, 2].mean().item(),
+        "gen_abs_lambda": out.lam.abs().mean().item(),
+    }
 
 
 def _keep_samples(samples: dict, out, fake_2d: torch.Tensor, keep: torch.Tensor, src: dict) -> None:

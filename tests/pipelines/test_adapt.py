@@ -1,0 +1,46 @@
+import json
+
+import mlflow
+import numpy as np
+import torch
+
+PRETRAIN = "pretrain.train.epochs=1,pretrain.train.samples_per_epoch=256,pretrain.train.batch_size=64,pretrain.lifter.channels=16"
+ADAPT = (
+    "adapt.train.epochs=2,adapt.train.warmup_epochs=1,adapt.train.batch_size=32,adapt.train.samples_per_epoch=64,"
+    "adapt.generator.hidden=32,adapt.keep_samples=40,adapt.reprojection.batch=4"
+)
+
+
+def _one(project, pattern):
+    (path,) = project.path.glob(pattern)
+    return path
+
+
+def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
+    p = standin_project
+    p.run("--pipeline=ingest", "--params", "target=3dhp")
+    p.run("--pipeline=pretrain", "--params", f"target=3dhp,{PRETRAIN}")
+    p.run("--pipeline=adapt", "--params", f"target=3dhp,{ADAPT}")
+    for name in ("generator", "discriminators", "lifter_adapted"):
+        payload = torch.load(_one(p, f"data/06_models/3dhp/{name}.pt/*/{name}.pt"), weights_only=True)
+        assert payload
+    lifter = torch.load(_one(p, "data/06_models/3dhp/lifter_adapted.pt/*/lifter_adapted.pt"), weights_only=True)
+    assert lifter["info"]["adapted_to"] == "3dhp" and lifter["config"]["channels"] == 16
+    motions = np.load(_one(p, "data/07_model_output/3dhp/generated_motions.npz/*/generated_motions.npz"))
+    assert motions["pose_3d_cam"].shape == (40, 27, 17, 3) and motions["selected"].dtype == bool
+    metrics = json.loads(_one(p, "data/08_reporting/3dhp/metrics_adapted.json/*/metrics_adapted.json").read_text())
+    assert metrics["model"] == "adapted" and metrics["overall"]["mpjpe"] > 0
+    assert list(p.path.glob("data/08_reporting/3dhp/adapt_curves.png/*/adapt_curves.png"))
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{p.path / 'mlruns.db'}")
+    exp = client.get_experiment_by_name("adaptpose/3dhp")
+    runs = [r for r in client.search_runs([exp.experiment_id]) if "adapt_selection_rate" in r.data.metrics]
+    assert len(runs) == 1
+    run = runs[0]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "adapt_g_total")] == [0, 1]
+    assert run.data.metrics["mpjpe"] == metrics["overall"]["mpjpe"]
+    assert run.data.params["adapt.generator.bone_generation"] == "bg3"
+
+
+def test_bad_adapt_parameter_is_refused(standin_project):
+    out = standin_project.run("--pipeline=adapt", "--params", f"target=3dhp,{ADAPT},adapt.selection.b=0", check=False)
+    assert out.returncode != 0 and "selection_b" in out.text

@@ -1,0 +1,58 @@
+"""Bad parameters are refused with the key named, before any pipeline runs."""
+
+import copy
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from adaptpose_pipeline.hooks import check_parameters
+from tests.paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def params():
+    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")
+    return loader["parameters"]
+
+
+def test_shipped_parameters_pass(params):
+    for target in ("h36m", "3dhp", "3dpw", "ski"):
+        check_parameters({**params, "target": target})
+
+
+@pytest.mark.parametrize(
+    "path, value, match",
+    [
+        ("target", "mars", "target: unknown target 'mars'"),
+        ("seed", -1, "seed"),
+        ("seed", "0", "seed"),
+        ("device", "tpu", "device"),
+        ("standin.scale", 0, "standin.scale"),
+        ("standin.scale", "big", "standin.scale"),
+        ("pretrain.train.stride_min", 0, "stride_min"),
+        ("pretrain.train.stride_max", 1, "stride_min/stride_max"),
+        ("pretrain.train.epochs", 0, "pretrain.epochs"),
+        ("pretrain.train.lr", -1.0, "pretrain.lr"),
+        ("pretrain.lifter.filter_widths", [2, 3], "filter_widths"),
+        ("pretrain.lifter.dropout", 1.5, "dropout"),
+        ("pretrain.train.unknown_key", 1, "pretrain: unexpected"),
+        ("adapt.selection.b", 0.0, "selection_b"),
+        ("adapt.selection.b", -2.0, "selection_b"),
+        ("adapt.train.warmup_epochs", 99, "warmup_epochs"),
+        ("adapt.generator.bone_generation", "bg4", "bone_generation"),
+        ("adapt.generator.camera_generation", "fisheye", "camera_generation"),
+        ("adapt.train.beta_deg", 120.0, "beta_deg"),
+        ("evaluate.joint_set", "coco", "evaluate.joint_set"),
+        ("evaluate.pck_threshold_mm", -5, "pck_threshold_mm"),
+        ("ingest.targets.3dhp.target_test", {"splits": ["test"]}, "ingest.targets.3dhp.target_test.dataset"),
+    ],
+)
+def test_bad_parameter_names_the_key(params, path, value, match):
+    bad = copy.deepcopy({**params, "target": "3dhp"})
+    node = bad
+    *parents, leaf = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    with pytest.raises((ValueError, KeyError), match=match):
+        check_parameters(bad)
