@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
+# The stand-ins, then the whole chain (ingest, pretrain, evaluate, adapt) for every target.
+TARGETS ?= h36m 3dhp 3dpw ski
 run: setup
-	$(BIN)/kedro run
+	$(BIN)/kedro run --pipeline=standin
+	for t in $(TARGETS); do $(BIN)/kedro run --pipeline=chain --params target=$$t || exit 1; done
 
 test: setup
 	$(BIN)/python -m pytest

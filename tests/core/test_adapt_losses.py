@@ -54,3 +54,33 @@ def test_lookahead_reprojection_sends_gradients_into_generated_samples():
         assert x.grad is not None and x.grad.abs().sum() > 0 and torch.isfinite(x.grad).all()
     # The lifter itself is untouched by the look-ahead.
     assert all(torch.equal(before[k], v) for k, v in lifter.state_dict().items())
+
+
+def test_feedback_losses_send_gradients_into_the_generator():
+    from adaptpose_pipeline.core.adapt import project_normalise
+    from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
+
+    torch.manual_seed(0)
+    gen = HumanMotionGenerator(GeneratorConfig(frames=3, hidden=32))
+    lifter = TemporalModelOptimized1f(LifterConfig(filter_widths=(3,), channels=16, dropout=0.0)).eval()
+    pose = torch.randn(6, 3, 17, 3) * 0.2
+    pose[..., 0, :] = 0
+    root = torch.tensor([0.0, 0.0, 5.0]).expand(6, 3, 3).clone()
+    src = {"f": torch.full((6, 2), 1000.0), "c": torch.full((6, 2), 500.0), "size": torch.full((6, 2), 1000.0)}
+    target_2d = torch.randn(6, 3, 17, 2) * 0.2
+
+    def grads(loss_fn):
+        gen.zero_grad()
+        out = gen(pose, root)
+        fake_2d = project_normalise(out.pose_3d_cam, src, "frobenius", False)
+        fake_3d = out.pose_3d_cam[:, 1] - out.pose_3d_cam[:, 1, :1]
+        loss_fn(fake_2d, fake_3d).backward()
+        return [p.grad for p in gen.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+
+    src_loss = torch.tensor(0.01)
+    hard = lambda f2, f3: L.hard_ratio_loss(L.difficulty_ratio(L.per_sample_l2(lifter(f2)[:, 0], f3), src_loss), c=5.0, d=1e3)  # noqa: E731
+    proj = lambda f2, f3: L.lookahead_reprojection_loss(lifter, f2, f3, target_2d, inner_lr=0.1)  # noqa: E731
+    for loss_fn in (hard, proj):
+        nonzero = grads(loss_fn)
+        assert nonzero, "no generator parameter received a gradient"
+        assert all(torch.isfinite(g).all() for g in nonzero)

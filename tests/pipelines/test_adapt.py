@@ -20,6 +20,7 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     p = standin_project
     p.run("--pipeline=ingest", "--params", "target=3dhp")
     p.run("--pipeline=pretrain", "--params", f"target=3dhp,{PRETRAIN}")
+    p.run("--pipeline=evaluate", "--params", "target=3dhp")
     p.run("--pipeline=adapt", "--params", f"target=3dhp,{ADAPT}")
     for name in ("generator", "discriminators", "lifter_adapted"):
         payload = torch.load(_one(p, f"data/06_models/3dhp/{name}.pt/*/{name}.pt"), weights_only=True)
@@ -38,6 +39,8 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     run = runs[0]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "adapt_g_total")] == [0, 1]
     assert run.data.metrics["mpjpe"] == metrics["overall"]["mpjpe"]
+    baseline = json.loads(_one(p, "data/08_reporting/3dhp/metrics_baseline.json/*/metrics_baseline.json").read_text())
+    assert run.data.metrics["baseline_mpjpe"] == baseline["overall"]["mpjpe"]  # one run: baseline vs adapted
     assert run.data.params["adapt.generator.bone_generation"] == "bg3"
 
 

@@ -1,6 +1,9 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node, pipeline
 
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves
+from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
 
 
@@ -23,4 +26,13 @@ def adaptation_nodes() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return adaptation_nodes() + evaluation_nodes("adapted")
+    """Adaptation, the adapted lifter's evaluation, and the baseline's numbers (from its
+    metrics file) in the same MLflow run. The chain pipeline takes the first two only."""
+    recap = node(
+        update_wrapper(partial(mlflow_metrics, model="baseline"), mlflow_metrics),
+        inputs="metrics_baseline",
+        outputs="adapt_baseline_mlflow_metrics",
+        name="log_baseline_metrics",
+        tags=["adapt"],
+    )
+    return adaptation_nodes() + evaluation_nodes("adapted") + pipeline([recap])
