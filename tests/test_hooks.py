@@ -56,3 +56,14 @@ def test_bad_parameter_names_the_key(params, path, value, match):
     node[leaf] = value
     with pytest.raises((ValueError, KeyError), match=match):
         check_parameters(bad)
+
+
+def test_yaml_off_means_off(params):
+    """`--params adapt.generator.bone_generation=off` arrives as False (YAML 1.1)."""
+    from adaptpose_pipeline.pipelines.adapt.nodes import generator_params
+
+    p = copy.deepcopy({**params, "target": "3dhp"})
+    p["adapt"]["generator"]["bone_generation"] = False
+    p["adapt"]["generator"]["camera_generation"] = False
+    check_parameters(p)
+    assert generator_params(p["adapt"])["bone_generation"] == "off"

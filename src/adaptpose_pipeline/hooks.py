@@ -14,7 +14,7 @@ def check_parameters(params: dict) -> None:
     from adaptpose_pipeline.core.lifter import LifterConfig
     from adaptpose_pipeline.core.runtime import DEVICE_CHOICES
     from adaptpose_pipeline.core.training import TrainConfig
-    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config
+    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
     from adaptpose_pipeline.pipelines.config import for_target
     from adaptpose_pipeline.pipelines.ingest.nodes import target_config
     from adaptpose_pipeline.reporting.evaluation import check_params as check_evaluate
@@ -46,7 +46,7 @@ def check_parameters(params: dict) -> None:
         ad = for_target(params["adapt"], target, "adapt")
         adapt_config(ad)
         try:
-            GeneratorConfig(frames=1, **ad["generator"])
+            GeneratorConfig(frames=1, **generator_params(ad))
         except TypeError as exc:
             raise ValueError(f"adapt.generator: unexpected or missing keys: {exc}") from exc
 

@@ -39,6 +39,16 @@ def adapt_config(adapt_params: dict) -> AdaptConfig:
         raise ValueError(f"adapt: unexpected or missing keys: {exc}") from exc
 
 
+def generator_params(adapt_params: dict) -> dict:
+    """The ``adapt.generator`` block, with YAML's ``off`` -> ``False`` turned back into
+    ``"off"`` (``--params adapt.generator.bone_generation=off`` parses as a boolean)."""
+    gen = dict(adapt_params["generator"])
+    for key in ("bone_generation", "camera_generation"):
+        if gen.get(key) is False:
+            gen[key] = "off"
+    return gen
+
+
 def _log_epoch(epoch: int, record: dict) -> None:
     if mlflow.active_run() is not None:
         mlflow.log_metrics({f"adapt_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
@@ -58,7 +68,7 @@ def adapt_lifter(
     params = for_target(adapt_params, target, "adapt")
     cfg = adapt_config(params)
     baseline = LifterCheckpoint.from_payload(lifter_baseline)
-    gen_cfg = GeneratorConfig(frames=baseline.config.receptive_field, **params["generator"])
+    gen_cfg = GeneratorConfig(frames=baseline.config.receptive_field, **generator_params(params))
     ingest_cfg = target_config(ingest, target)
     seed_everything(seed)
     dev = resolve_device(device)
