@@ -58,20 +58,30 @@ def write_npz(fh: io.BufferedWriter, arrays: dict[str, np.ndarray]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-class NpzDataset(AbstractVersionedDataset[dict, dict]):
-    """A dict of named numpy arrays in one ``.npz`` file (local filesystem).
-
-    ``load`` returns a plain dict of arrays; object arrays are refused on save.
-    """
+class _LocalVersionedDataset(AbstractVersionedDataset[dict, dict]):
+    """One versioned file on the local filesystem, saved atomically by subclasses."""
 
     def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
         self.metadata = metadata
         super().__init__(
-            filepath=PurePosixPath(filepath),
-            version=version,
-            exists_function=os.path.exists,
-            glob_function=glob.glob,
+            filepath=PurePosixPath(filepath), version=version, exists_function=os.path.exists, glob_function=glob.glob
         )
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "version": self._version}
+
+
+class NpzDataset(_LocalVersionedDataset):
+    """A dict of named numpy arrays in one ``.npz`` file (local filesystem).
+
+    ``load`` returns a plain dict of arrays; object arrays are refused on save.
+    """
 
     def load(self) -> dict[str, np.ndarray]:
         path = Path(self._get_load_path())
@@ -89,29 +99,14 @@ class NpzDataset(AbstractVersionedDataset[dict, dict]):
                 raise DatasetError(f"{self._filepath}: array {k!r} has dtype object; only plain arrays are saved")
         atomic_write(Path(self._get_save_path()), lambda fh: write_npz(fh, data))
 
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
 
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
-
-
-class TorchDataset(AbstractVersionedDataset[dict, dict]):
+class TorchDataset(_LocalVersionedDataset):
     """A dict of tensors and plain values (e.g. a model checkpoint), ``torch.save``d.
 
     The file object, not a path, goes to ``torch.save``: with a path the temporary
     file's name ends up in the zip records and the same tensors give other bytes.
     Loading maps tensors to the CPU and only unpickles plain types (``weights_only``).
     """
-
-    def __init__(self, *, filepath: str, version: Version | None = None, metadata: dict | None = None):
-        self.metadata = metadata
-        super().__init__(
-            filepath=PurePosixPath(filepath), version=version, exists_function=os.path.exists, glob_function=glob.glob
-        )
 
     def load(self) -> dict:
         path = Path(self._get_load_path())
@@ -125,15 +120,6 @@ class TorchDataset(AbstractVersionedDataset[dict, dict]):
         if not isinstance(data, dict):
             raise DatasetError(f"{self._filepath}: expected a dict, got {type(data).__name__}")
         atomic_write(Path(self._get_save_path()), lambda fh: torch.save(data, fh))
-
-    def _exists(self) -> bool:
-        try:
-            return Path(self._get_load_path()).exists()
-        except DatasetError:
-            return False
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "version": self._version}
 
 
 class NativeSource:
