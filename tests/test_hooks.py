@@ -33,6 +33,7 @@ def test_shipped_parameters_pass(params):
         ("pretrain.train.stride_max", 1, "stride_min/stride_max"),
         ("pretrain.train.epochs", 0, "pretrain.epochs"),
         ("pretrain.train.lr", -1.0, "pretrain.lr"),
+        ("pretrain.lifter.receptive_field", 26, "receptive_field"),
         ("pretrain.lifter.filter_widths", [2, 3], "filter_widths"),
         ("pretrain.lifter.dropout", 1.5, "dropout"),
         ("pretrain.train.unknown_key", 1, "pretrain: unexpected"),

@@ -11,12 +11,11 @@ def check_parameters(params: dict) -> None:
     """Raise a ValueError/KeyError naming the key for any parameter the pipelines would
     refuse later, so that a bad value stops the run before anything is written."""
     from adaptpose_pipeline.core.generator import GeneratorConfig
-    from adaptpose_pipeline.core.lifter import LifterConfig
     from adaptpose_pipeline.core.runtime import DEVICE_CHOICES
-    from adaptpose_pipeline.core.training import TrainConfig
     from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
     from adaptpose_pipeline.pipelines.config import for_target
     from adaptpose_pipeline.pipelines.ingest.nodes import target_config
+    from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
     from adaptpose_pipeline.reporting.evaluation import check_params as check_evaluate
 
     target = params.get("target")
@@ -34,12 +33,7 @@ def check_parameters(params: dict) -> None:
     if "ingest" in params:
         target_config(params["ingest"], target)
     if "pretrain" in params:
-        pre = for_target(params["pretrain"], target, "pretrain")
-        try:
-            LifterConfig(**{**pre["lifter"], "filter_widths": tuple(pre["lifter"]["filter_widths"])})
-            TrainConfig(**pre["train"])
-        except TypeError as exc:
-            raise ValueError(f"pretrain: unexpected or missing keys under lifter/train: {exc}") from exc
+        pretrain_configs(for_target(params["pretrain"], target, "pretrain"))
     if "evaluate" in params:
         check_evaluate(for_target(params["evaluate"], target, "evaluate"))
     if "adapt" in params:

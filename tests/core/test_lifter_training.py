@@ -141,3 +141,14 @@ def test_same_seed_same_weights():
     c, _ = training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=4, progress=False)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["expand_conv.weight"], c["expand_conv.weight"])
+
+
+def test_filter_widths_for_receptive_field():
+    from adaptpose_pipeline.core.lifter import filter_widths_for
+
+    assert filter_widths_for(27) == (3, 3, 3) and LifterConfig(filter_widths_for(27)).receptive_field == 27
+    assert filter_widths_for(1) == (1, 1, 1) and LifterConfig(filter_widths_for(1)).receptive_field == 1
+    assert LifterConfig(filter_widths_for(243)).receptive_field == 243
+    for bad in (0, 9.5, 26, 28):
+        with pytest.raises(ValueError, match="receptive_field"):
+            filter_widths_for(bad)

@@ -16,6 +16,7 @@ root-relative: the root joint is set to zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -128,6 +129,17 @@ class TemporalModelOptimized1f(_Base):
             x = self.drop(self.relu(self.layers_bn[2 * i](self.layers_conv[2 * i](x))))
             x = res + self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](x))))
         return self.shrink(x)
+
+
+def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
+    """VideoPose3D's widths for a receptive field: 1 -> (1, 1, 1) (single frame, still
+    with residual blocks), 3^k -> (3,) * k (27 -> (3, 3, 3), 243 -> (3, 3, 3, 3, 3))."""
+    if receptive_field == 1:
+        return (1, 1, 1)
+    k = round(math.log(receptive_field, 3)) if receptive_field > 1 else 0
+    if k < 1 or 3**k != receptive_field:
+        raise ValueError(f"pretrain.lifter.receptive_field: expected 1 or a power of 3 (27, 81, 243), got {receptive_field}")
+    return (3,) * k
 
 
 def lift_sequence(model: TemporalModel, pose_2d: torch.Tensor, batch_frames: int = 4096) -> torch.Tensor:

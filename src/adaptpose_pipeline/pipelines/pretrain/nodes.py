@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 
-from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, filter_widths_for
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.pipelines.config import for_target
@@ -24,16 +24,31 @@ def _log_epoch(epoch: int, record: dict) -> None:
         mlflow.log_metrics({f"pretrain_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
 
 
+def pretrain_configs(params: dict) -> tuple[LifterConfig, TrainConfig]:
+    """The lifter and training configurations from a target's ``pretrain`` block.
+
+    ``lifter.receptive_field`` (1 or 27, 81, ...) picks VideoPose3D's filter widths;
+    an explicit ``lifter.filter_widths`` list wins over it.
+    """
+    lifter = dict(params["lifter"])
+    rf = lifter.pop("receptive_field", None)
+    widths = lifter.pop("filter_widths", None)
+    if widths is None:
+        if rf is None:
+            raise KeyError("pretrain.lifter.receptive_field: missing (or give lifter.filter_widths)")
+        widths = filter_widths_for(int(rf))
+    try:
+        return LifterConfig(**lifter, filter_widths=tuple(widths)), TrainConfig(**params["train"])
+    except TypeError as exc:
+        raise ValueError(f"pretrain: unexpected or missing keys under lifter/train: {exc}") from exc
+
+
 def pretrain_lifter(
     source_train: dict, source_validation: dict, pretrain: dict, target: str, seed: int, device: str
 ) -> tuple[dict, pd.DataFrame]:
     """Train the baseline lifter on the source; select on the source validation split."""
     params = for_target(pretrain, target, "pretrain")
-    try:
-        lifter_cfg = LifterConfig(**{**params["lifter"], "filter_widths": tuple(params["lifter"]["filter_widths"])})
-        train_cfg = TrainConfig(**params["train"])
-    except TypeError as exc:
-        raise ValueError(f"pretrain: unexpected or missing keys under lifter/train: {exc}") from exc
+    lifter_cfg, train_cfg = pretrain_configs(params)
     seed_everything(seed)
     dev = resolve_device(device)
     log.info("pretraining a %d-frame lifter on %d source frames (%s)", lifter_cfg.receptive_field, int(source_train["valid"].sum()), dev)
