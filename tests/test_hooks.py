@@ -68,3 +68,13 @@ def test_yaml_off_means_off(params):
     p["adapt"]["generator"]["camera_generation"] = False
     check_parameters(p)
     assert generator_params(p["adapt"])["bone_generation"] == "off"
+
+
+def test_paper_environment_parameters_pass():
+    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="paper")
+    paper = loader["parameters"]
+    assert paper["pretrain"]["lifter"]["channels"] == 1024 and paper["adapt"]["train"]["samples_per_epoch"] == 1_500_000
+    assert paper["ingest"]["targets"]["3dhp"]["normalisation"] == "screen"
+    assert paper["ingest"]["targets"]["ski"]["normalisation"] == "frobenius"
+    for target in ("h36m", "3dhp", "3dpw", "ski"):
+        check_parameters({**paper, "target": target})
