@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := true
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: setup run test test-all lock clean-data
+.PHONY: setup run test test-all repro-check lock clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: setup
 # The slow end-to-end tests too.
 test-all: setup
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+# Run a small configuration twice and compare the hashes of every artifact
+# (exit 1 naming those that differ); --seed-b makes it fail on purpose.
+repro-check: setup
+	$(BIN)/python -m adaptpose_pipeline.repro
 
 # Rewrite the lock file from the current environment (after changing pyproject.toml).
 lock: setup

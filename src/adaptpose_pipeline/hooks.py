@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
+
 from kedro.framework.hooks import hook_impl
 
 from adaptpose_pipeline.datasets.common import DATASETS
@@ -49,3 +53,54 @@ class ParameterCheckHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         check_parameters(context.params)
+
+
+class ManifestHook:
+    """Writes a run manifest (see ``adaptpose_pipeline.manifest``) after each run."""
+
+    def __init__(self) -> None:
+        self._loaded: set[str] = set()
+        self._saved: set[str] = set()
+        self._params: dict = {}
+        self._project = Path.cwd()
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._params = dict(context.params)
+        self._project = Path(context.project_path)
+        self._loaded, self._saved = set(), set()
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data, node) -> None:
+        self._loaded.add(dataset_name)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        self._saved.add(dataset_name)
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow closes the MLflow run
+    def after_pipeline_run(self, run_params: dict, run_result, pipeline, catalog) -> None:
+        from adaptpose_pipeline.datasets.kedro_io import atomic_write
+        from adaptpose_pipeline.manifest import build_manifest, dataset_path, hash_path
+
+        def hashes(names: set[str]) -> dict:
+            out = {}
+            for name in sorted(names):
+                if name.startswith("params:") or name == "parameters":
+                    continue
+                path = dataset_path(catalog.get(name)) if name in catalog else None
+                if path is not None:
+                    out[name] = hash_path(path)
+            return out
+
+        manifest = build_manifest(run_params, self._params, hashes(self._loaded - self._saved), hashes(self._saved), self._project)
+        body = json.dumps(manifest, indent=1, sort_keys=False, default=str).encode()
+        path = self._project / "data" / "08_reporting" / "manifests" / f"{run_params.get('run_id') or 'run'}.json"
+        atomic_write(path, lambda fh: fh.write(body))
+        try:
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.log_dict(manifest, "manifest.json")
+        except Exception as exc:  # the manifest on disk is what counts
+            logging.getLogger(__name__).warning("manifest not logged to MLflow: %s", exc)

@@ -28,6 +28,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
 }
 
-from adaptpose_pipeline.hooks import ParameterCheckHook  # noqa: E402
+from adaptpose_pipeline.hooks import ManifestHook, ParameterCheckHook  # noqa: E402
 
-HOOKS = (ParameterCheckHook(),)
+HOOKS = (ParameterCheckHook(), ManifestHook())
