@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := true
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: setup run test test-all repro-check lock clean-data
+.PHONY: setup run test test-all repro-check lock clean-data bench bench-gpu
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,17 +24,20 @@ run: setup
 	$(BIN)/kedro run --pipeline=standin
 	for t in $(TARGETS); do $(BIN)/kedro run --pipeline=chain --params target=$$t || exit 1; done
 
+# The fast tests, then the reproducibility check (CI runs exactly this).
 test: setup
 	$(BIN)/python -m pytest
+	$(BIN)/python -m adaptpose_pipeline.repro --control-seed 1
 
 # The slow end-to-end tests too.
 test-all: setup
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # Run a small configuration twice and compare the hashes of every artifact
-# (exit 1 naming those that differ); --seed-b makes it fail on purpose.
+# (exit 1 naming those that differ), plus a control run with another seed that
+# must differ (exit 2 if it does not).
 repro-check: setup
-	$(BIN)/python -m adaptpose_pipeline.repro
+	$(BIN)/python -m adaptpose_pipeline.repro --control-seed 1
 
 # Rewrite the lock file from the current environment (after changing pyproject.toml).
 lock: setup
@@ -42,3 +45,20 @@ lock: setup
 
 clean-data:
 	find data -type f ! -name .gitkeep -delete
+
+# Benchmarks (benchmarks/README.md), one after another: figures into benchmarks/results/
+# (one JSON each, summary.md rebuilt). About an hour on 2 CPU cores.
+bench: setup
+	$(BIN)/python -m benchmarks.generator_throughput
+	$(BIN)/python -m benchmarks.lifter_throughput
+	$(BIN)/python -m benchmarks.end_to_end
+	$(BIN)/python -m benchmarks.scaling --pretrain
+	$(BIN)/python -m benchmarks.adaptation_gain
+	$(BIN)/python -m benchmarks.ablation_ordering
+
+# Throughput and one paper-size adaptation epoch on CUDA (conf/paper); each says
+# "skipped" and exits 0 where CUDA is absent.
+bench-gpu: setup
+	$(BIN)/python -m benchmarks.generator_throughput --device cuda --env paper
+	$(BIN)/python -m benchmarks.lifter_throughput --device cuda --env paper
+	$(BIN)/python -m benchmarks.end_to_end --device cuda --env paper

@@ -46,6 +46,18 @@ def test_shipped_parameters_pass(params):
         ("evaluate.joint_set", "coco", "evaluate.joint_set"),
         ("evaluate.pck_threshold_mm", -5, "pck_threshold_mm"),
         ("ingest.targets.3dhp.target_test", {"splits": ["test"]}, "ingest.targets.3dhp.target_test.dataset"),
+        # wrong types: named by the key, not a TypeError from inside a loop
+        ("pretrain.train.epochs", "ten", r"pretrain.train.epochs: expected int, got 'ten' \(str\)"),
+        ("pretrain.train.flip_augment", "yes", "pretrain.train.flip_augment: expected bool"),
+        ("pretrain.lifter.channels", 12.5, "pretrain.lifter.channels: expected int"),
+        ("adapt.train.batch_size", [256], "adapt.batch_size: expected int"),
+        ("adapt.train.lr_generator", "fast", "adapt.lr_generator: expected float"),
+        ("adapt.selection.bound", "edge", "adapt.selection_bound: expected float | None"),
+        ("adapt.hard_ratio.bone.d", "two", "adapt.hard_ratio.d: expected float"),
+        ("adapt.generator.hidden", "wide", "adapt.generator.hidden: expected int"),
+        ("checkpoints.resume", "maybe", "checkpoints.resume: expected true or false"),
+        ("checkpoints.dir", 5, "checkpoints.dir: expected a folder path"),
+        ("checkpoints.extra", 1, "checkpoints: expected keys"),
     ],
 )
 def test_bad_parameter_names_the_key(params, path, value, match):

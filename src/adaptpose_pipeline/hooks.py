@@ -34,6 +34,16 @@ def check_parameters(params: dict) -> None:
     scale = params.get("standin", {}).get("scale")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
         raise ValueError(f"standin.scale: expected a positive number, got {scale!r}")
+    ckpt = params.get("checkpoints")
+    if ckpt is not None:
+        if not isinstance(ckpt, dict) or set(ckpt) - {"dir", "resume"}:
+            raise ValueError(f"checkpoints: expected keys 'dir' and 'resume', got {ckpt!r}")
+        if ckpt.get("dir") is not None and not isinstance(ckpt["dir"], str):
+            raise ValueError(f"checkpoints.dir: expected a folder path or null, got {ckpt['dir']!r}")
+        if not isinstance(ckpt.get("resume", False), bool):
+            raise ValueError(f"checkpoints.resume: expected true or false, got {ckpt['resume']!r}")
+        if ckpt.get("resume") and ckpt.get("dir") is None:
+            raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
     if "ingest" in params:
         target_config(params["ingest"], target)
     if "pretrain" in params:

@@ -92,3 +92,32 @@ def test_config_errors_name_keys():
         adapt(_arrays(2, 5, 0), _arrays(2, 5, 0, False), LifterCheckpoint(LifterConfig(filter_widths=(3,), channels=8), {}),
               GeneratorConfig(frames=27), _cfg(), "screen", False, torch.device("cpu"), 0, progress=False)
     assert HardRatio(3.0, 5.0, 2.0, 0.1).c(0, 5) == 3.0 and HardRatio(3.0, 5.0, 2.0, 0.1).c(4, 5) == 5.0
+
+
+def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(baseline, tmp_path):
+    run = lambda **kw: adapt(  # noqa: E731
+        _arrays(3, 15, 0), _arrays(2, 15, 1, with_3d=False), baseline, GeneratorConfig(frames=3, hidden=32),
+        _cfg(epochs=3, warmup_epochs=1, pool_size=24), "screen", False, torch.device("cpu"), seed=2, progress=False, **kw,
+    )
+    full = run()
+    saved = []
+
+    def interrupt(state):
+        saved.append(state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(on_checkpoint=interrupt)
+    torch.save(saved[-1], tmp_path / "adapt.pt")
+    resumed = run(resume=torch.load(tmp_path / "adapt.pt", weights_only=True))
+    assert resumed.history == full.history
+    for a, b in ((resumed.lifter, full.lifter), (resumed.generator, full.generator), (resumed.discriminators["d2d"], full.discriminators["d2d"])):
+        assert all(torch.equal(a[k], b[k]) for k in b)
+    assert all(np.array_equal(resumed.samples[k], full.samples[k]) for k in full.samples)
+    # a checkpoint of the finished run gives the same result again, samples included
+    done = []
+    run(on_checkpoint=done.append)
+    again = run(resume=done[-1])
+    assert all(np.array_equal(again.samples[k], full.samples[k]) for k in full.samples)
+    assert all(torch.equal(again.lifter[k], full.lifter[k]) for k in full.lifter)

@@ -68,7 +68,7 @@ def assert_rotations(R: torch.Tensor) -> None:
         ({"bone_generation": "bg4"}, "adapt.generator.bone_generation: expected one of ['bg1', 'bg2', 'bg3', 'off'], got 'bg4'"),
         ({"camera_generation": "euler"}, "adapt.generator.camera_generation: expected one of"),
         ({"frames": 0}, "adapt.generator.frames: expected an integer >= 1, got 0"),
-        ({"hidden": 2.5}, "adapt.generator.hidden: expected an integer >= 1"),
+        ({"hidden": 2.5}, "adapt.generator.hidden: expected int, got 2.5 (float)"),
         ({"blocks": -1}, "adapt.generator.blocks: expected an integer >= 0"),
         ({"noise_dim": 0}, "adapt.generator.noise_dim: expected an integer >= 1"),
         ({"lambda_max": 1.0}, "adapt.generator.lambda_max: expected a value in [0, 1)"),

@@ -152,3 +152,32 @@ def test_filter_widths_for_receptive_field():
     for bad in (0, 9.5, 26, 28):
         with pytest.raises(ValueError, match="receptive_field"):
             filter_widths_for(bad)
+
+
+def _through_file(state: dict, tmp_path) -> dict:
+    """What a resumed run reads: the state saved and loaded as the pipeline does."""
+    path = tmp_path / "ckpt.pt"
+    torch.save(state, path)
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(tmp_path):
+    train, val = _arrays([40, 30], seed=1), _arrays([20], seed=2)
+    cfg = LifterConfig(filter_widths=(3,), channels=16, dropout=0.25)  # dropout: torch RNG matters
+    tc = training.TrainConfig(epochs=4, batch_size=16, samples_per_epoch=64, bn_momentum_end=0.01)
+    run = lambda **kw: training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=5, progress=False, **kw)  # noqa: E731
+    full_state, full_history = run()
+
+    saved = []
+
+    def interrupt(state):
+        saved.append(state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt  # killed after epoch 1 was saved
+
+    with pytest.raises(KeyboardInterrupt):
+        run(on_checkpoint=interrupt)
+    state, history = run(resume=_through_file(saved[-1], tmp_path))
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+    assert history == full_history
+    assert all(torch.equal(state[k], full_state[k]) for k in full_state)

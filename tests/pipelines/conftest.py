@@ -17,12 +17,20 @@ class Project:
     def __init__(self, path: Path):
         self.path = path
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = dict(
+    def env(self) -> dict:
+        return dict(
             os.environ, DO_NOT_TRACK="true", COLUMNS="400", MLFLOW_TRACKING_URI=f"sqlite:///{self.path / 'mlruns.db'}"
         )
+
+    def start(self, *args: str) -> subprocess.Popen:
+        """``kedro run`` in the background (output discarded), e.g. to kill it."""
+        return subprocess.Popen(
+            [str(KEDRO), "run", *args], cwd=self.path, env=self.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         out = subprocess.run(
-            [str(KEDRO), "run", *args], cwd=self.path, env=env, capture_output=True, text=True, timeout=600
+            [str(KEDRO), "run", *args], cwd=self.path, env=self.env(), capture_output=True, text=True, timeout=600
         )
         out.text = " ".join((out.stdout + out.stderr).split())  # rich wraps lines
         if check and out.returncode != 0:

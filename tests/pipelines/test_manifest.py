@@ -43,3 +43,12 @@ def test_repro_check_passes_for_one_seed_and_fails_for_two(capsys):
     assert repro.main([]) == 0
     assert repro.main(["--seed-b", "1"]) == 1
     assert "DIFFERS  lifter_adapted" in capsys.readouterr().out
+
+
+def test_cuda_mode_compares_metrics_within_a_tolerance():
+    a = {"metrics_adapted": {"mpjpe": 80.0, "pck150": 0.900}, "metrics_baseline": {"mpjpe": 90.0}}
+    b = {"metrics_adapted": {"mpjpe": 80.3, "pck150": 0.9004}, "metrics_baseline": {"mpjpe": 90.6}}
+    assert repro.metrics_beyond(a, a, 0.5) == []
+    assert repro.metrics_beyond(a, b, 0.5) == ["metrics_baseline:mpjpe"]
+    assert repro.metrics_beyond(a, b, 0.2) == ["metrics_adapted:mpjpe", "metrics_adapted:pck150", "metrics_baseline:mpjpe"]
+    assert repro.metrics_beyond(a, {"metrics_adapted": a["metrics_adapted"]}, 0.5) == ["metrics_baseline:mpjpe"]

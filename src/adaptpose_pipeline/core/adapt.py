@@ -43,7 +43,9 @@ from adaptpose_pipeline.core.discriminators import (
 from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, TemporalModelOptimized1f
 from adaptpose_pipeline.core.losses import mpjpe_loss
-from adaptpose_pipeline.core.training import check_arrays, frame_bounds, window_indices
+from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
+from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.training import cpu_state, check_arrays, frame_bounds, window_indices
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class HardRatio:
     c_end: float
     d: float
     weight: float
+
+    def __post_init__(self) -> None:
+        check_types(self, "adapt.hard_ratio")
 
     def c(self, epoch: int, epochs: int) -> float:
         return self.c_start + (self.c_end - self.c_start) * epoch / max(epochs - 1, 1)
@@ -91,6 +96,7 @@ class AdaptConfig:
     keep_samples: int = 512
 
     def __post_init__(self) -> None:
+        check_types(self, "adapt")
         checks = {
             "epochs": self.epochs >= 1,
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
@@ -190,9 +196,17 @@ def adapt(
     seed: int,
     on_epoch: Callable[[int, dict], None] | None = None,
     progress: bool = True,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> AdaptResult:
     """Run the adversarial adaptation; return the trained states, history and a sample
-    of the last epoch's generated motions (see module docstring)."""
+    of the last epoch's generated motions (see module docstring).
+
+    ``on_checkpoint(state)`` gets the whole loop state after each epoch (networks,
+    optimisers, history pools, numpy and torch random states, history); passing it
+    back as ``resume`` continues after that epoch and ends where an uninterrupted
+    run ends.
+    """
     rf = baseline.config.receptive_field
     if gen_cfg.frames != rf:
         raise ValueError(f"adapt.generator: frames {gen_cfg.frames} differ from the lifter's receptive field {rf}")
@@ -220,7 +234,21 @@ def adapt(
     steps = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     history: list[dict] = []
     samples: dict[str, list] = {}
-    bar = tqdm(range(cfg.epochs), desc="adapt", unit="epoch", disable=not progress)
+    nets = {"generator": gen, "d2d": d2d, "d3d": d3d, "lifter": lifter}
+    opts = {"opt_g": opt_g, "opt_d": opt_d, "opt_n": opt_n}
+    pools = {"pool_2d": pool_2d, "pool_3d": pool_3d}
+    start = 0
+    if resume is not None:
+        for k, m in {**nets, **opts}.items():
+            m.load_state_dict(resume[k])
+        for k, p in pools.items():
+            p.load_state_dict(resume[k], device)
+        rng.bit_generator.state = resume["numpy_rng"]
+        tgen.set_state(resume["generator_rng"])
+        set_rng_states(resume["torch_rng"], device)
+        history, start = list(resume["history"]), resume["epoch"] + 1
+        samples = {k: [v.numpy()] for k, v in resume["samples"].items()}
+    bar = tqdm(range(start, cfg.epochs), desc="adapt", unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
     for epoch in bar:
         sums: dict[str, float] = {}
         kept = generated = 0
@@ -315,13 +343,24 @@ def adapt(
         bar.set_postfix(g=f"{record['g_total']:.3f}", sel=f"{record['selection_rate']:.2f}")
         if on_epoch is not None:
             on_epoch(epoch, record)
+        if on_checkpoint is not None:
+            on_checkpoint({
+                "epoch": epoch,
+                **{k: cpu_state(m) for k, m in nets.items()},
+                **{k: copy.deepcopy(o.state_dict()) for k, o in opts.items()},
+                **{k: p.state_dict() for k, p in pools.items()},
+                "numpy_rng": rng.bit_generator.state,
+                "generator_rng": tgen.get_state(),
+                "torch_rng": rng_states(device),
+                "history": copy.deepcopy(history),
+                "samples": {k: torch.from_numpy(np.concatenate(v)) for k, v in samples.items()},
+            })
 
-    state = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}  # noqa: E731
     kept_samples = {k: np.concatenate(v)[: cfg.keep_samples] for k, v in samples.items()}
     return AdaptResult(
-        generator=state(gen),
-        discriminators={"d2d": state(d2d), "d3d": state(d3d)},
-        lifter=copy.deepcopy(state(lifter)),
+        generator=cpu_state(gen),
+        discriminators={"d2d": cpu_state(d2d), "d3d": cpu_state(d3d)},
+        lifter=cpu_state(lifter),
         history=history,
         samples=kept_samples,
     )

@@ -208,6 +208,18 @@ class HistoryPool:
         self._push(fakes, generator, draw_on)
         return out
 
+    def state_dict(self) -> dict:
+        """The pool's contents (on the CPU), for epoch checkpoints."""
+        store = None if self._store is None else self._store.detach().cpu().clone()
+        return {"size": self.size, "count": self._count, "store": store}
+
+    def load_state_dict(self, state: dict, device: torch.device | None = None) -> None:
+        if state["size"] != self.size:
+            raise ValueError(f"history pool: checkpoint holds a pool of {state['size']}, this one has {self.size}")
+        store = state["store"]
+        self._store = None if store is None else store.to(device or store.device)
+        self._count = int(state["count"])
+
     def _push(self, fakes: torch.Tensor, generator: torch.Generator | None, draw_on: torch.device) -> None:
         if self._store is None:
             self._store = fakes.new_empty((self.size, *fakes.shape[1:]))

@@ -81,6 +81,7 @@ from adaptpose_pipeline.core.rotations import (
     quaternion_to_matrix,
     rodrigues_rotate,
 )
+from adaptpose_pipeline.core.schema import check_types
 from adaptpose_pipeline.core.skeleton import (
     H36M17,
     bone_directions,
@@ -135,6 +136,8 @@ class GeneratorConfig:
     min_depth: float = 1.5
 
     def __post_init__(self) -> None:
+        check_types(self, _PARAM_PREFIX)
+
         def fail(key: str, expected: str, got) -> None:
             raise ValueError(f"{_PARAM_PREFIX}.{key}: expected {expected}, got {got!r}")
 

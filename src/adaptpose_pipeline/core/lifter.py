@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from adaptpose_pipeline.core.schema import check_types
+
 
 @dataclass(frozen=True)
 class LifterConfig:
@@ -31,6 +33,7 @@ class LifterConfig:
     num_joints: int = 17
 
     def __post_init__(self) -> None:
+        check_types(self, "pretrain.lifter")
         if not self.filter_widths or any(int(w) < 1 or int(w) % 2 == 0 for w in self.filter_widths):
             raise ValueError(f"lifter.filter_widths: expected odd widths >= 1, got {list(self.filter_widths)}")
         if self.channels < 1:

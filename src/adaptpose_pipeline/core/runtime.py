@@ -37,3 +37,18 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device: {device!r} was asked for but CUDA is not available here")
     return torch.device(device)
+
+
+def rng_states(device: torch.device) -> dict:
+    """torch's global random states (CPU, and CUDA's on a CUDA device), for checkpoints."""
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states: dict, device: torch.device) -> None:
+    """Restore what :func:`rng_states` returned, so a resumed loop draws what it would have."""
+    torch.set_rng_state(states["cpu"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)

@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModel, build_models, lift_sequence
 from adaptpose_pipeline.core.losses import mpjpe_loss
+from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
+from adaptpose_pipeline.core.schema import check_types
 from adaptpose_pipeline.core.skeleton import H36M17, flip_left_right
 
 
@@ -40,6 +42,7 @@ class TrainConfig:
     samples_per_epoch: int | None = None  # None: every valid frame once
 
     def __post_init__(self) -> None:
+        check_types(self, "pretrain.train")
         if self.epochs < 1:
             raise ValueError(f"pretrain.epochs: expected >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -146,12 +149,19 @@ def train_lifter(
     seed: int,
     on_epoch: Callable[[int, dict], None] | None = None,
     progress: bool = True,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Train on ``train``; keep the weights with the lowest validation MPJPE.
 
     Returns ``(best state dict (CPU), history)``; ``history[e]`` holds the epoch's
     ``train_loss_mm``, ``val_mpjpe_mm`` and ``lr``. ``on_epoch(epoch, record)`` is
     called after each epoch (e.g. to log to MLflow).
+
+    ``on_checkpoint(state)`` receives the whole training state after each epoch
+    (weights, optimiser, sampler and torch random states, best so far, history);
+    passing such a state back as ``resume`` continues after its epoch and ends with
+    the same weights and history as an uninterrupted run.
     """
     check_arrays(train, "source_train")
     check_arrays(validation, "source_validation")
@@ -161,8 +171,15 @@ def train_lifter(
     model_eval.to(device)
     optimiser = torch.optim.Adam(model_train.parameters(), lr=cfg.lr, amsgrad=True)
     sampler = WindowSampler(train, lifter_cfg.receptive_field, cfg, seed)
-    best, best_err, history = None, float("inf"), []
-    epochs = tqdm(range(cfg.epochs), desc="pretrain", unit="epoch", disable=not progress)
+    best, best_err, history, start = None, float("inf"), [], 0
+    if resume is not None:
+        model_train.load_state_dict(resume["model"])
+        optimiser.load_state_dict(resume["optimiser"])
+        sampler.rng.bit_generator.state = resume["sampler_rng"]
+        set_rng_states(resume["torch_rng"], device)
+        best, best_err, history = resume["best"], resume["best_err"], list(resume["history"])
+        start = resume["epoch"] + 1
+    epochs = tqdm(range(start, cfg.epochs), desc="pretrain", unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
     for epoch in epochs:
         lr = cfg.lr * cfg.lr_decay**epoch
         for group in optimiser.param_groups:
@@ -184,8 +201,23 @@ def train_lifter(
         record = {"epoch": epoch, "train_loss_mm": total / count * 1000.0, "val_mpjpe_mm": val, "lr": lr}
         history.append(record)
         if val < best_err:
-            best_err, best = val, copy.deepcopy({k: v.detach().cpu() for k, v in model_train.state_dict().items()})
+            best_err, best = val, cpu_state(model_train)
         epochs.set_postfix(train_mm=f"{record['train_loss_mm']:.1f}", val_mm=f"{val:.1f}")
         if on_epoch is not None:
             on_epoch(epoch, record)
+        if on_checkpoint is not None:
+            on_checkpoint({
+                "epoch": epoch,
+                "model": cpu_state(model_train),
+                "optimiser": copy.deepcopy(optimiser.state_dict()),
+                "sampler_rng": sampler.rng.bit_generator.state,
+                "torch_rng": rng_states(device),
+                "best": best,
+                "best_err": best_err,
+                "history": copy.deepcopy(history),
+            })
     return best, history
+
+
+def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -15,6 +15,7 @@ from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
+from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 
@@ -63,8 +64,10 @@ def adapt_lifter(
     target: str,
     seed: int,
     device: str,
+    checkpoints: dict,
 ) -> tuple[dict, dict, dict, dict, pd.DataFrame]:
-    """Generate motions adversarially, select them, fine-tune the lifter (one loop)."""
+    """Generate motions adversarially, select them, fine-tune the lifter (one loop).
+    Saves an epoch checkpoint after every epoch; resumes from it with ``checkpoints.resume``."""
     params = for_target(adapt_params, target, "adapt")
     cfg = adapt_config(params)
     baseline = LifterCheckpoint.from_payload(lifter_baseline)
@@ -72,10 +75,16 @@ def adapt_lifter(
     ingest_cfg = target_config(ingest, target)
     seed_everything(seed)
     dev = resolve_device(device)
+    stamp = fingerprint(
+        {"stage": "adapt", "params": params, "ingest": ingest_cfg, "seed": seed},
+        {"source": source_train, "target": target_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
+    )
+    ckpt = EpochCheckpoints(checkpoints, target, "adapt", stamp)
     log.info("adapting a %d-frame lifter to %s on %s", gen_cfg.frames, target, dev)
     result = adapt(
         source_train, target_train, baseline, gen_cfg, cfg,
-        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed, on_epoch=_log_epoch,
+        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
+        on_epoch=_log_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save,
     )
     info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs, "selection": "last epoch (no test-set selection)"}
     lifter = LifterCheckpoint(baseline.config, result.lifter, info).to_payload()

@@ -14,7 +14,7 @@ def adaptation_nodes() -> Pipeline:
                 adapt_lifter,
                 inputs=[
                     "source_train_arrays", "target_train_arrays", "lifter_baseline", "params:adapt",
-                    "params:ingest", "params:target", "params:seed", "params:device",
+                    "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
                 ],
                 outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history"],
                 name="adapt_lifter",

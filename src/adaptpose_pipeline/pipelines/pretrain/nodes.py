@@ -14,6 +14,7 @@ import pandas as pd
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, filter_widths_for
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
+from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.pipelines.config import for_target
 
 log = logging.getLogger(__name__)
@@ -44,15 +45,27 @@ def pretrain_configs(params: dict) -> tuple[LifterConfig, TrainConfig]:
 
 
 def pretrain_lifter(
-    source_train: dict, source_validation: dict, pretrain: dict, target: str, seed: int, device: str
+    source_train: dict,
+    source_validation: dict,
+    pretrain: dict,
+    target: str,
+    seed: int,
+    device: str,
+    checkpoints: dict,
 ) -> tuple[dict, pd.DataFrame]:
-    """Train the baseline lifter on the source; select on the source validation split."""
+    """Train the baseline lifter on the source; select on the source validation split.
+    Saves an epoch checkpoint after every epoch; resumes from it with ``checkpoints.resume``."""
     params = for_target(pretrain, target, "pretrain")
     lifter_cfg, train_cfg = pretrain_configs(params)
     seed_everything(seed)
     dev = resolve_device(device)
+    stamp = fingerprint({"stage": "pretrain", "params": params, "seed": seed}, {"train": source_train, "validation": source_validation})
+    ckpt = EpochCheckpoints(checkpoints, target, "pretrain", stamp)
     log.info("pretraining a %d-frame lifter on %d source frames (%s)", lifter_cfg.receptive_field, int(source_train["valid"].sum()), dev)
-    state, history = train_lifter(source_train, source_validation, lifter_cfg, train_cfg, dev, seed, on_epoch=_log_epoch)
+    state, history = train_lifter(
+        source_train, source_validation, lifter_cfg, train_cfg, dev, seed,
+        on_epoch=_log_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save,
+    )
     best = min(history, key=lambda r: r["val_mpjpe_mm"])
     info = {
         "target": target,

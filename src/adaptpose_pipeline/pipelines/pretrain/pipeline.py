@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 pretrain_lifter,
-                inputs=["source_train_arrays", "source_validation_arrays", "params:pretrain", "params:target", "params:seed", "params:device"],
+                inputs=["source_train_arrays", "source_validation_arrays", "params:pretrain", "params:target", "params:seed", "params:device", "params:checkpoints"],
                 outputs=["lifter_baseline", "pretrain_history"],
                 name="pretrain_lifter",
             ),

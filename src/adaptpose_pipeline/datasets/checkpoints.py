@@ -1,0 +1,79 @@
+"""Epoch checkpoints of long training loops (pretrain, adapt), for resuming.
+
+A checkpoint is the loop's whole state after an epoch (see ``core.training.train_lifter``
+and ``core.adapt.adapt``), written atomically to ``<dir>/<target>/<stage>.pt`` after
+every epoch. It is stamped with a fingerprint of the configuration, seed and input
+arrays, so that ``checkpoints.resume=true`` never continues a run of other settings
+or data: that is refused with an error naming the file.
+
+Checkpoints are scratch state, not catalog artifacts: the finished run's weights are
+the versioned artifacts; the checkpoint only makes an interrupted run cheaper to redo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from adaptpose_pipeline.datasets.kedro_io import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(settings: dict, arrays: dict[str, dict[str, np.ndarray]]) -> str:
+    """SHA-256 over JSON ``settings`` (config, seed, ...) and every input array's bytes."""
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name in sorted(arrays):
+        for key in sorted(arrays[name]):
+            a = np.ascontiguousarray(arrays[name][key])
+            h.update(f"{name}/{key}:{a.dtype.str}:{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class EpochCheckpoints:
+    """Where one stage's checkpoint lives, and whether to resume from it.
+
+    ``params`` is the ``checkpoints`` parameter block: ``dir`` (folder, relative to the
+    project) and ``resume`` (bool). ``dir: null`` turns checkpoints off.
+    """
+
+    def __init__(self, params: dict, target: str, stage: str, fingerprint: str):
+        folder = params.get("dir")
+        self.path = None if folder is None else Path(folder) / target / f"{stage}.pt"
+        self.resume = bool(params.get("resume", False))
+        self.fingerprint = fingerprint
+        if self.resume and self.path is None:
+            raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
+
+    def load(self) -> dict | None:
+        """The state to resume from, or None (resume off, or no checkpoint yet)."""
+        if not self.resume:
+            return None
+        if not self.path.exists():
+            log.warning("checkpoints.resume: no checkpoint at %s yet; starting from the first epoch", self.path)
+            return None
+        try:
+            with open(self.path, "rb") as fh:
+                payload = torch.load(fh, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+            raise ValueError(f"{self.path}: cannot be read as an epoch checkpoint ({exc}); delete it to start afresh") from exc
+        if not isinstance(payload, dict) or payload.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"{self.path}: written by a run with other parameters, seed or input data "
+                f"(fingerprint {str(payload.get('fingerprint'))[:12] if isinstance(payload, dict) else '?'}..., "
+                f"this run {self.fingerprint[:12]}...); run with checkpoints.resume=false or delete the file"
+            )
+        log.info("resuming from %s after epoch %d", self.path, payload["state"]["epoch"])
+        return payload["state"]
+
+    def save(self, state: dict) -> None:
+        if self.path is not None:
+            payload = {"fingerprint": self.fingerprint, "state": state}
+            atomic_write(self.path, lambda fh: torch.save(payload, fh))
