@@ -58,6 +58,11 @@ def test_shipped_parameters_pass(params):
         ("checkpoints.resume", "maybe", "checkpoints.resume: expected true or false"),
         ("checkpoints.dir", 5, "checkpoints.dir: expected a folder path"),
         ("checkpoints.extra", 1, "checkpoints: expected keys"),
+        # ablation rows are checked merged over the shared blocks
+        ("table6.BG1.overrides", {"adapt": {"generator": {"bone_generation": "bg9"}}}, "table6.BG1.overrides.adapt: .*bone_generation"),
+        ("table8.f1.overrides", {"pretrain": {"lifter": {"receptive_field": 2}}}, "table8.f1.overrides.pretrain"),
+        ("table5.A1.overrides", {"adapt": {"selection": {"b": -1.0}}}, "table5.A1.overrides.adapt: .*selection_b"),
+        ("table5.A9", {"row": {"label": "x"}}, r"table5: expected rows .* unknown \['A9'\]"),
     ],
 )
 def test_bad_parameter_names_the_key(params, path, value, match):

@@ -56,7 +56,7 @@ def test_default_pipeline_is_the_documented_chain():
 
     bootstrap_project(ROOT)
     names = {n.name for n in pipelines["__default__"].nodes}
-    chain = {"read_common_form", "pretrain_lifter", "compute_metrics_baseline", "adapt_lifter", "compute_metrics_adapted"}
+    chain = {"read_common_form", "pretrain_lifter", "compute_metrics_baseline", "generate_motion_and_finetune_lifter", "compute_metrics_adapted"}
     assert {"generate_standin_h36m"} | chain <= names
     assert chain == chain & {n.name for n in pipelines["chain"].nodes}
-    assert {"adapt_lifter", "compute_metrics_adapted"} <= {n.name for n in pipelines["adapt"].nodes}
+    assert {"generate_motion_and_finetune_lifter", "compute_metrics_adapted"} <= {n.name for n in pipelines["adapt"].nodes}

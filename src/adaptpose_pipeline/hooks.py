@@ -14,9 +14,7 @@ from adaptpose_pipeline.datasets.common import DATASETS
 def check_parameters(params: dict) -> None:
     """Raise a ValueError/KeyError naming the key for any parameter the pipelines would
     refuse later, so that a bad value stops the run before anything is written."""
-    from adaptpose_pipeline.core.generator import GeneratorConfig
     from adaptpose_pipeline.core.runtime import DEVICE_CHOICES
-    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
     from adaptpose_pipeline.pipelines.config import for_target
     from adaptpose_pipeline.pipelines.ingest.nodes import target_config
     from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
@@ -51,12 +49,49 @@ def check_parameters(params: dict) -> None:
     if "evaluate" in params:
         check_evaluate(for_target(params["evaluate"], target, "evaluate"))
     if "adapt" in params:
-        ad = for_target(params["adapt"], target, "adapt")
+        check_adapt(for_target(params["adapt"], target, "adapt"), "adapt")
+    _check_ablation_rows(params, target)
+
+
+def check_adapt(ad: dict, where: str) -> None:
+    from adaptpose_pipeline.core.generator import GeneratorConfig
+    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
+
+    try:
         adapt_config(ad)
-        try:
-            GeneratorConfig(frames=1, **generator_params(ad))
-        except TypeError as exc:
-            raise ValueError(f"adapt.generator: unexpected or missing keys: {exc}") from exc
+        GeneratorConfig(frames=1, **generator_params(ad))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def _check_ablation_rows(params: dict, target: str) -> None:
+    """Every ablation row's merged parameters must be valid too (``table5.A1.overrides``)."""
+    from adaptpose_pipeline.pipelines.ablation.nodes import TABLES, row_parameters
+    from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
+
+    for table, rows in TABLES.items():
+        block = params.get(f"table{table}")
+        if block is None:
+            continue
+        missing = sorted(set(rows) - set(block))
+        unknown = sorted(set(block) - set(rows))
+        if missing or unknown:
+            raise ValueError(f"table{table}: expected rows {list(rows)}; missing {missing}, unknown {unknown}")
+        for row, spec in block.items():
+            where = f"table{table}.{row}"
+            if not isinstance(spec, dict) or "row" not in spec:
+                raise ValueError(f"{where}.row: missing (label and paper numbers)")
+            overrides = spec.get("overrides") or {}
+            unknown = sorted(set(overrides) - {"adapt", "pretrain"})
+            if unknown:
+                raise ValueError(f"{where}.overrides: unknown blocks {unknown}; expected adapt and/or pretrain")
+            if "adapt" in params:
+                check_adapt(row_parameters(params["adapt"], overrides, target, "adapt"), f"{where}.overrides.adapt")
+            if "pretrain" in params and "pretrain" in overrides:
+                try:
+                    pretrain_configs(row_parameters(params["pretrain"], overrides, target, "pretrain"))
+                except (TypeError, ValueError, KeyError) as exc:
+                    raise ValueError(f"{where}.overrides.pretrain: {exc}") from exc
 
 
 class ParameterCheckHook:

@@ -65,9 +65,11 @@ def adapt_lifter(
     seed: int,
     device: str,
     checkpoints: dict,
+    stage: str = "adapt",
 ) -> tuple[dict, dict, dict, dict, pd.DataFrame]:
     """Generate motions adversarially, select them, fine-tune the lifter (one loop).
-    Saves an epoch checkpoint after every epoch; resumes from it with ``checkpoints.resume``."""
+    Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``) after every
+    epoch; resumes from it with ``checkpoints.resume``."""
     params = for_target(adapt_params, target, "adapt")
     cfg = adapt_config(params)
     baseline = LifterCheckpoint.from_payload(lifter_baseline)
@@ -79,7 +81,7 @@ def adapt_lifter(
         {"stage": "adapt", "params": params, "ingest": ingest_cfg, "seed": seed},
         {"source": source_train, "target": target_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
     )
-    ckpt = EpochCheckpoints(checkpoints, target, "adapt", stamp)
+    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
     log.info("adapting a %d-frame lifter to %s on %s", gen_cfg.frames, target, dev)
     result = adapt(
         source_train, target_train, baseline, gen_cfg, cfg,

@@ -17,7 +17,7 @@ def adaptation_nodes() -> Pipeline:
                     "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
                 ],
                 outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history"],
-                name="adapt_lifter",
+                name="generate_motion_and_finetune_lifter",
             ),
             node(plot_adapt_curves, inputs="adapt_history", outputs="adapt_curves", name="plot_adapt_curves"),
         ],

@@ -52,15 +52,17 @@ def pretrain_lifter(
     seed: int,
     device: str,
     checkpoints: dict,
+    stage: str = "pretrain",
 ) -> tuple[dict, pd.DataFrame]:
     """Train the baseline lifter on the source; select on the source validation split.
-    Saves an epoch checkpoint after every epoch; resumes from it with ``checkpoints.resume``."""
+    Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``) after every
+    epoch; resumes from it with ``checkpoints.resume``."""
     params = for_target(pretrain, target, "pretrain")
     lifter_cfg, train_cfg = pretrain_configs(params)
     seed_everything(seed)
     dev = resolve_device(device)
     stamp = fingerprint({"stage": "pretrain", "params": params, "seed": seed}, {"train": source_train, "validation": source_validation})
-    ckpt = EpochCheckpoints(checkpoints, target, "pretrain", stamp)
+    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
     log.info("pretraining a %d-frame lifter on %d source frames (%s)", lifter_cfg.receptive_field, int(source_train["valid"].sum()), dev)
     state, history = train_lifter(
         source_train, source_validation, lifter_cfg, train_cfg, dev, seed,

@@ -1,0 +1,92 @@
+"""Nodes of the ablation pipeline: a row's parameters, its MLflow run, its record.
+
+Every row of every table becomes one MLflow run nested in the ``kedro run``'s run,
+tagged ``table``, ``row``, ``target`` (and ``label``), with the paper's numbers as
+``paper_<metric>`` parameters and the measured ones under the metric names the chain
+uses (``mpjpe``, ``p_mpjpe``, ...), so MLflow's compare view lines the rows up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import mlflow
+
+from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter
+from adaptpose_pipeline.pipelines.config import deep_merge, for_target
+from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
+
+log = logging.getLogger(__name__)
+
+# Row names per table, in the paper's order (their settings: conf/base/parameters_ablation.yml).
+TABLES: dict[int, tuple[str, ...]] = {
+    5: ("baseline", "A1", "A2", "A3", "A4", "A5", "full"),
+    6: ("BG1", "BG2", "BG3"),
+    7: ("det_axis_angle", "prob_axis_angle", "prob_quaternion", "prob_euler"),
+    8: ("f1", "f27"),
+}
+# Rows that train their own baseline lifter (Table 8 changes its receptive field).
+OWN_BASELINE = {(8, "f1"), (8, "f27")}
+# Rows that only report the chain's baseline lifter.
+NO_ADAPTATION = {(5, "baseline")}
+
+
+def row_parameters(base: dict, overrides: dict | None, target: str, name: str) -> dict:
+    """``base`` (``adapt`` or ``pretrain``) for ``target``, with the row's overrides on top.
+
+    The target's own block is applied first, so a row's choice (e.g. Table 8's
+    receptive field) wins over a per-target default (Ski's single-frame lifter).
+    """
+    return deep_merge(for_target(base, target, name), (overrides or {}).get(name) or {})
+
+
+def _tags(table: int, row: str, target: str, info: dict) -> dict[str, str]:
+    return {"table": str(table), "row": row, "target": target, "label": str(info.get("label", row))}
+
+
+def _paper_params(info: dict) -> dict[str, float]:
+    return {f"paper_{k}": v for k, v in (info.get("paper") or {}).items() if v is not None}
+
+
+def _start_row_run(table: int, row: str, target: str, info: dict):
+    return mlflow.start_run(run_name=f"table{table}/{row}", nested=mlflow.active_run() is not None, tags=_tags(table, row, target, info))
+
+
+def generate_row(
+    source_train: dict, target_train: dict, lifter_baseline: dict, adapt_params: dict, ingest: dict,
+    target: str, seed: int, device: str, checkpoints: dict, info: dict, *, table: int, row: str,
+) -> tuple[dict, dict, dict, dict, object, str]:
+    """The adaptation loop for one row, inside the row's own MLflow run (its per-epoch
+    losses land there). Returns the loop's outputs and the run's id."""
+    with _start_row_run(table, row, target, info) as run:
+        mlflow.log_params({**_paper_params(info), "lifter_receptive_field": lifter_baseline["config"]["filter_widths"]})
+        out = adapt_lifter(
+            source_train, target_train, lifter_baseline, adapt_params, ingest, target, seed, device, checkpoints,
+            stage=f"ablation/table{table}/{row}",
+        )
+        mlflow.log_dict(adapt_params, "row_adapt_parameters.json")
+    return (*out, run.info.run_id)
+
+
+def pretrain_row(
+    source_train: dict, source_validation: dict, pretrain: dict, target: str, seed: int, device: str,
+    checkpoints: dict, *, table: int, row: str,
+):
+    """A row's own baseline lifter (Table 8)."""
+    return pretrain_lifter(source_train, source_validation, pretrain, target, seed, device, checkpoints, stage=f"ablation/table{table}/{row}/pretrain")
+
+
+def record_row(metrics: dict, target: str, info: dict, run_id: str | None = None, *, table: int, row: str) -> dict:
+    """Log the row's overall metrics into its MLflow run (a new one for rows without
+    adaptation) and return the row's record (table, row, label, run id, measured, paper)."""
+    if run_id is None:
+        with _start_row_run(table, row, target, info) as run:
+            mlflow.log_params(_paper_params(info))
+            run_id = run.info.run_id
+    with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
+        mlflow.log_metrics({k: float(v) for k, v in metrics["overall"].items()})
+    log.info("table %d row %s on %s: MPJPE %.1f mm", table, row, target, metrics["overall"]["mpjpe"])
+    return {
+        "table": table, "row": row, "label": info.get("label", row), "target": target, "mlflow_run_id": run_id,
+        "measured": dict(metrics["overall"]), "paper": dict(info.get("paper") or {}),
+    }

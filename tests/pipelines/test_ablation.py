@@ -1,0 +1,49 @@
+"""The ablation tables as MLflow runs, and the report that reads them back."""
+
+import json
+
+import mlflow
+import pandas as pd
+
+from tests.pipelines.test_adapt import ADAPT, PRETRAIN
+
+
+def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standin_project):
+    p = standin_project
+    p.run("--pipeline=chain", "--params", f"target=3dhp,{PRETRAIN},{ADAPT}")
+    p.run("--pipeline=ablation", "--namespaces=table6,table5.baseline", "--params", f"target=3dhp,{ADAPT}")
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{p.path / 'mlruns.db'}")
+    exp = client.get_experiment_by_name("adaptpose/3dhp")
+    rows = {r.data.tags["row"]: r for r in client.search_runs([exp.experiment_id], "tags.table != ''")}
+    assert set(rows) == {"baseline", "BG1", "BG2", "BG3"}
+    for name, run in rows.items():
+        assert run.data.tags["target"] == "3dhp" and run.data.tags["table"] in ("5", "6")
+        assert {"mpjpe", "p_mpjpe", "pck150", "auc"} <= set(run.data.metrics), name  # the same names in every row
+        assert "mlflow.parentRunId" in run.data.tags  # nested in the kedro run's MLflow run
+    assert rows["BG1"].data.params["paper_mpjpe"] == "85.1"
+    assert [m.step for m in client.get_metric_history(rows["BG2"].info.run_id, "adapt_g_total")] == [0, 1]
+    # the rows really differ in what they ran
+    bg1 = json.loads(sorted(p.path.glob("data/08_reporting/3dhp/ablation/table6/BG1/row.json/*/row.json"))[0].read_text())
+    assert bg1["label"] == "BG1" and bg1["measured"]["mpjpe"] == rows["BG1"].data.metrics["mpjpe"]
+    assert rows["BG1"].data.metrics["mpjpe"] != rows["BG3"].data.metrics["mpjpe"]
+
+    p.run("--pipeline=report", "--params", "target=3dhp")
+    (csv,) = p.path.glob("data/08_reporting/3dhp/ablation/report.csv/*/report.csv")
+    table = pd.read_csv(csv)
+    assert list(table["row"]) == ["baseline", "BG1", "BG2", "BG3"]  # the paper's order
+    assert table.loc[table["row"] == "BG2", "paper_mpjpe"].item() == 80.0
+    (md,) = p.path.glob("data/08_reporting/3dhp/ablation/report.md/*/report.md")
+    text = md.read_text()
+    assert "Table 6: bone generation" in text and "| BG2 |" in text and "MPJPE ranking:" in text
+    assert list(p.path.glob("data/08_reporting/3dhp/ablation/report.png/*/report.png"))
+    report_run = client.search_runs([exp.experiment_id], "tags.kedro_pipeline_name = 'report'") or [
+        r for r in client.search_runs([exp.experiment_id]) if r.info.run_name == "report"
+    ]
+    artifacts = {a.path for a in client.list_artifacts(report_run[0].info.run_id, "report")}
+    assert {"report/ablation.md", "report/ablation.csv", "report/ablation.png"} <= artifacts
+
+
+def test_report_without_ablation_runs_says_what_to_run(project):
+    out = project.run("--pipeline=report", "--params", "target=ski", check=False)
+    assert out.returncode != 0 and "no ablation runs for target 'ski'" in out.text and "--pipeline=ablation" in out.text
