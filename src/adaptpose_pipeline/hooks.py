@@ -51,6 +51,14 @@ def check_parameters(params: dict) -> None:
     if "adapt" in params:
         check_adapt(for_target(params["adapt"], target, "adapt"), "adapt")
     _check_ablation_rows(params, target)
+    if "predict" in params:
+        from adaptpose_pipeline.pipelines.predict.nodes import check_predict_params
+
+        check_predict_params(params["predict"])
+    if "export" in params:
+        from adaptpose_pipeline.pipelines.export.nodes import check_export_params
+
+        check_export_params(params["export"])
 
 
 def check_adapt(ad: dict, where: str) -> None:
