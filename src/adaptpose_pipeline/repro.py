@@ -35,7 +35,7 @@ TINY = (
 )
 
 
-def _project_copy(root: Path, dest: Path) -> Path:
+def project_copy(root: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     shutil.copytree(root / "conf", dest / "conf", ignore=shutil.ignore_patterns("local"))
     (dest / "conf" / "local").mkdir()
@@ -71,7 +71,7 @@ def metrics_beyond(a: dict, b: dict, tolerance: float) -> list[str]:
 
 
 def run_once(root: Path, dest: Path, seed: int, target: str, device: str = "cpu") -> tuple[dict, dict]:
-    project = _project_copy(root, dest)
+    project = project_copy(root, dest)
     env = dict(
         os.environ,
         DO_NOT_TRACK="true",

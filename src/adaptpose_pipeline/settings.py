@@ -26,6 +26,9 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/paper (and conf/local) override single keys: merge them into the base blocks
+    # instead of replacing whole top-level blocks.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 from adaptpose_pipeline.hooks import ManifestHook, ParameterCheckHook  # noqa: E402

@@ -1,0 +1,1 @@
+"""Benchmarks of the AdaptPose pipeline: accuracy gain, speed, memory (see README.md)."""

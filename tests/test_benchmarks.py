@@ -1,0 +1,171 @@
+"""The benchmarks' pure pieces, and their --quick runs (the kedro-driven ones are slow)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from benchmarks import ablation_ordering as ablation
+from benchmarks import adaptation_gain, common
+from tests.paths import ROOT
+
+
+def _fake(name: str, met, quick: bool = False) -> dict:
+    return {
+        "benchmark": name, "title": f"Title of {name}", "date": "2026-01-01T00:00:00+00:00",
+        "command": f"python -m benchmarks.{name}", "cwd": "/x", "git": {"commit": "0123456789abcdef", "dirty": False},
+        "machine": {"cpu_model": "Test CPU", "cpu_count": 4, "cpus_usable": 2, "memory_gb": 8.0, "torch": "2.x",
+                    "torch_threads": 2, "devices": ["cpu"], "gpu": None},
+        "quick": quick, "settings": {}, "results": {},
+        "tables": [{"title": "numbers", "columns": ["a", "b|c"], "rows": [[1.23456, "x|y"], [None, True]]}],
+        "goals": [{"goal": "be fast", "met": met, "detail": "12 s"}],
+        "notes": ["a note"],
+    }
+
+
+def test_summary_is_rebuilt_from_every_json_present(tmp_path):
+    (tmp_path / "one.json").write_text(json.dumps(_fake("one", True)))
+    (tmp_path / "two.json").write_text(json.dumps(_fake("two", None, quick=True)))
+    (tmp_path / "notes.txt").write_text("not a result")
+    text = common.write_summary(tmp_path).read_text()
+    assert text.startswith("# Benchmark results") and "2 result file(s)" in text
+    assert text.index("## Title of one") < text.index("## Title of two (quick smoke run)")
+    assert "commit 0123456789\n" in text and "Test CPU, 2 of 4 CPUs usable" in text
+    assert "| a | b\\|c |" in text  # a | inside a cell is escaped
+    assert "| 1.235 | x\\|y |" in text and "| n/a | yes |" in text
+    assert "| be fast | yes | 12 s |" in text and "| be fast | n/a | 12 s |" in text
+    (tmp_path / "two.json").unlink()
+    text = common.write_summary(tmp_path).read_text()
+    assert "Title of two" not in text and "1 result file(s)" in text
+
+
+def test_save_writes_the_json_and_the_summary(tmp_path, capsys):
+    rec = common.record("demo", "Demo", quick=True, devices=["cpu"], settings={"n": 1}, results={"x": 1.5},
+                        tables=[{"columns": ["k"], "rows": [[1]]}], goals=[{"goal": "g", "met": False}], notes=[])
+    path = common.save(rec, tmp_path, "demo-paper")
+    assert path.name == "demo-paper.json"
+    saved = json.loads(path.read_text())
+    for key in ("date", "command", "git", "machine", "settings", "results"):
+        assert saved[key] == rec[key]
+    assert "pytest" in saved["command"] or "python" in saved["command"]
+    assert "## Demo (quick smoke run)" in (tmp_path / "summary.md").read_text()
+    assert "| g | no |" in capsys.readouterr().out
+
+
+def test_machine_info_names_cpu_cores_torch_and_device(tmp_path):
+    info = common.machine_info(["cpu"])
+    assert info["cpu_count"] == os.cpu_count() and 1 <= info["cpus_usable"] <= info["cpu_count"]
+    assert info["torch"] == torch.__version__ and info["devices"] == ["cpu"]
+    assert info["cuda_available"] == torch.cuda.is_available() and (info["gpu"] is None) != info["cuda_available"]
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nvendor_id\t: X\nmodel name\t: Fancy CPU @ 3GHz\n\nprocessor\t: 1\nmodel name\t: Fancy CPU @ 3GHz\n")
+    assert common.cpu_model(fake) == "Fancy CPU @ 3GHz"
+    assert common.cpu_model(tmp_path / "missing")  # falls back to the platform's string
+
+
+def test_numbers_and_params_helpers():
+    assert common.join_params("a=1,b=2", {"b": 3, "c": "x"}, None, "") == "a=1,b=3,c=x"
+    assert common.mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
+    assert common.mean_std([5.0]) == (5.0, 0.0)
+    assert common.pm([1.0, 3.0]) == "2.0 ± 1.4" and common.pm([0.25], 3) == "0.250"
+    fit = common.linear_fit([1, 2, 4], [3, 5, 9])
+    assert fit["slope"] == pytest.approx(2) and fit["intercept"] == pytest.approx(1) and fit["r2"] == pytest.approx(1)
+
+
+def test_newest_version_of_a_versioned_file(tmp_path):
+    with common.TempProject(keep=tmp_path / "work") as project:
+        folder = project.path / "data" / "m.json"
+        for version in ("2026-01-01T10.00.00.000Z", "2026-01-02T09.00.00.000Z"):
+            (folder / version).mkdir(parents=True)
+            (folder / version / "m.json").write_text(json.dumps({"v": version}))
+        version, data = project.newest_json("data/m.json")
+        assert version == "2026-01-02T09.00.00.000Z" and data["v"] == version
+        with pytest.raises(FileNotFoundError, match="no versions"):
+            project.newest("data/other.json")
+    assert (tmp_path / "work" / "project" / "conf" / "base").is_dir()  # kept: --keep
+
+
+def test_adaptation_gain_reductions_and_goal():
+    runs = [
+        {"target": "ski", "seed": s, "baseline": {"mpjpe": 100.0, "p_mpjpe": 60.0, "pck": 0.8, "auc": 0.4},
+         "adapted": {"mpjpe": a, "p_mpjpe": 50.0, "pck": 0.9, "auc": 0.5}} for s, a in ((0, 70.0), (1, 90.0))
+    ]
+    per_target, rows, goals = adaptation_gain.summarise(runs, ["ski"])
+    assert per_target["ski"]["mpjpe_reduction"] == pytest.approx([0.3, 0.1])
+    assert per_target["ski"]["mean_mpjpe_reduction"] == pytest.approx(0.2) and goals[0]["met"]
+    assert rows[0][:5] == ["ski", 2, "100.0 ± 0.0", "80.0 ± 14.1", "20.0 ± 14.1%"]
+
+
+def test_ablation_rows_and_orderings():
+    full = ablation.overrides("5", "full")
+    assert full == ablation.overrides("6", "BG3") == ablation.overrides("7", "prob_axis_angle")  # one shared run
+    assert ablation.overrides("5", ablation.BASELINE) is None
+    assert ablation.overrides("5", "A1")[ablation.CAMERA] == "off"
+    assert ablation.holds({"a": 1, "b": 2, "c": 3}, ("a", "b", "c"), "chain") is True
+    assert ablation.holds({"a": 1, "b": 3, "c": 2}, ("a", "b", "c"), "chain") is False
+    assert ablation.holds({"a": 1, "b": 3, "c": 2}, ("a", "b", "c"), "best") is True
+    assert ablation.holds({"a": 1}, ("a", "b"), "best") is None
+    per_seed = {0: {"6": {"BG1": 90.0, "BG2": 85.0, "BG3": 80.0}}, 1: {"6": {"BG1": 90.0, "BG2": 79.0, "BG3": 80.0}}}
+    (goal,) = ablation.check_orderings(per_seed, ["6"])
+    assert goal["met"] is True and "holds on 1 of 2 seed(s)" in goal["detail"]  # means: 80 < 82 < 90
+    (goal,) = ablation.check_orderings({0: {"6": {"BG1": 1.0, "BG3": 2.0}}}, ["6"])
+    assert goal["met"] is None and "BG2" in goal["detail"]
+
+
+def test_ablation_rows_are_the_ablation_pipelines_rows():
+    from adaptpose_pipeline.pipelines.ablation.nodes import TABLES
+
+    for table, rows in ablation.TABLES.items():
+        assert tuple(rows) == TABLES[int(table)], f"table {table}"
+    assert ablation.TABLES["5"]["A3"][1] == {"adapt.domain_discriminator": "false", "adapt.selection.enabled": "false"}
+
+
+def test_generator_agreement_check_catches_a_difference(monkeypatch):
+    """The batched vs per-sample check agrees to rounding, and notices different noise."""
+    from benchmarks import generator_throughput as G
+
+    cfg, gen_cfg, lifter_cfg, norm = G.configs(None)
+    worst = G.agreement(cfg, gen_cfg, lifter_cfg, norm, 4, 2, torch.device("cpu"))
+    assert max(worst.values()) < 1e-9
+    draw = G.FixedNoise.__call__
+    monkeypatch.setattr(G.FixedNoise, "__call__", lambda self, b, d, like, g: draw(self, b, d, like, g) + 1e-3 * (b == 1))
+    assert max(G.agreement(cfg, gen_cfg, lifter_cfg, norm, 4, 2, torch.device("cpu")).values()) > 1e-4
+
+
+def _run(module: str, *args: str, out=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", DO_NOT_TRACK="true")
+    argv = [sys.executable, "-m", f"benchmarks.{module}", *args] + (["--out", str(out)] if out else [])
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("module", ["generator_throughput", "lifter_throughput"])
+def test_throughput_quick_runs(module, tmp_path):
+    out = _run(module, "--quick", "--device", "cpu", out=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rec = json.loads((tmp_path / f"{module}.json").read_text())
+    assert rec["quick"] and rec["machine"]["devices"] == ["cpu"] and "--quick" in rec["command"]
+    assert rec["tables"][0]["rows"] and (tmp_path / "summary.md").is_file()
+    if module == "generator_throughput":
+        assert all(g["met"] for g in rec["goals"])  # batched and per-sample agree
+        assert rec["results"]["runs"][0]["speedup"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where CUDA is absent")
+@pytest.mark.parametrize("module", ["generator_throughput", "lifter_throughput", "end_to_end"])
+def test_cuda_benchmarks_skip_cleanly_without_cuda(module, tmp_path):
+    out = _run(module, "--device", "cuda", "--env", "paper", out=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "skipped" in out.stdout and "CUDA is not available" in out.stdout
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", ["adaptation_gain", "ablation_ordering", "end_to_end", "scaling"])
+def test_kedro_benchmarks_quick_runs(module, tmp_path):
+    out = _run(module, "--quick", out=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rec = json.loads((tmp_path / f"{module}.json").read_text())
+    assert rec["quick"] and rec["tables"][0]["rows"]
