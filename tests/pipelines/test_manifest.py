@@ -1,5 +1,6 @@
 import json
 
+import mlflow
 import pytest
 
 from adaptpose_pipeline import manifest, repro
@@ -36,6 +37,11 @@ def test_pipeline_runs_write_manifests(standin_project):
     assert {"raw_h36m", "raw_3dhp", "raw_3dpw", "raw_ski", "standin_gaps_table"} <= set(m["outputs"])
     assert all(len(h) == 64 for h in m["outputs"].values())
     assert "torch" in m["packages"] and "commit" in m["git"]
+    # the run's reports (figures, tables) are artifacts of its MLflow run too
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{standin_project.path / 'mlruns.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    logged = {a.path for r in runs for a in client.list_artifacts(r.info.run_id, "reporting/standin_gaps_plot")}
+    assert logged == {"reporting/standin_gaps_plot/domain_gaps.png"}
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ TRUE_COLOUR, PRED_COLOUR = "0.15", "tab:red"
 VIEWS = ((0, "x", "front"), (2, "z", "side"))
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     return fig
@@ -30,7 +30,7 @@ def _title(metrics: dict) -> str:
 def per_joint_errors(metrics: dict) -> Figure:
     """One horizontal bar per joint: its MPJPE (mm), the overall MPJPE as a dashed line."""
     names, values = list(metrics["per_joint"]), list(metrics["per_joint"].values())
-    fig = _figure(6.0, 0.25 * len(names) + 1.4)
+    fig = new_figure(6.0, 0.25 * len(names) + 1.4)
     ax = fig.subplots()
     ax.barh(names, values, color="tab:blue")
     ax.axvline(metrics["overall"]["mpjpe"], color="0.3", ls="--", label=f"MPJPE {metrics['overall']['mpjpe']:.1f} mm")
@@ -47,7 +47,7 @@ def pck_curve(metrics: dict) -> Figure:
     curve, overall = metrics["pck_curve"], metrics["overall"]
     threshold = metrics["protocol"]["pck_threshold_mm"]
     pck_key = f"pck{int(threshold)}"
-    fig = _figure(5.0, 3.6)
+    fig = new_figure(5.0, 3.6)
     ax = fig.subplots()
     ax.plot(curve["thresholds_mm"], curve["pck"], marker=".", label=f"{metrics['model']} (AUC {overall['auc']:.3f})")
     ax.axvline(threshold, color="0.5", ls="--", label=f"PCK@{threshold} mm = {overall[pck_key]:.3f}")
@@ -60,7 +60,7 @@ def pck_curve(metrics: dict) -> Figure:
     return fig
 
 
-def _draw(ax, pose: np.ndarray, skeleton: Skeleton, horizontal: int, colour: str, label: str) -> None:
+def draw_skeleton(ax, pose: np.ndarray, skeleton: Skeleton, horizontal: int, colour: str, label: str) -> None:
     for child, parent in enumerate(skeleton.parents):
         if parent >= 0:
             seg = pose[[parent, child]]
@@ -91,13 +91,13 @@ def skeleton_panel(
         raise ValueError(f"skeleton_panel: {len(labels)} labels for {len(frames)} frames")
     # One square extent for every panel, so that sizes compare across frames and views.
     lim = 1.05 * max(np.abs(gt[frames]).max(), np.abs(pred[frames]).max(), 1e-3)
-    fig = _figure(2.3 * len(frames) + 0.4, 5.2)
+    fig = new_figure(2.3 * len(frames) + 0.4, 5.2)
     axes = fig.subplots(len(VIEWS), len(frames), squeeze=False)
     for col, row_index in enumerate(frames):
         for row, (horizontal, axis, view) in enumerate(VIEWS):
             ax = axes[row, col]
-            _draw(ax, gt[row_index], skeleton, horizontal, TRUE_COLOUR, "true")
-            _draw(ax, pred[row_index], skeleton, horizontal, PRED_COLOUR, "predicted")
+            draw_skeleton(ax, gt[row_index], skeleton, horizontal, TRUE_COLOUR, "true")
+            draw_skeleton(ax, pred[row_index], skeleton, horizontal, PRED_COLOUR, "predicted")
             ax.set_xlim(-lim, lim)
             ax.set_ylim(lim, -lim)  # y points down
             ax.set_aspect("equal")

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from adaptpose_pipeline.core.skeleton import Skeleton
-from adaptpose_pipeline.reporting.plots import PRED_COLOUR, VIEWS, _draw, _figure
+from adaptpose_pipeline.reporting.plots import PRED_COLOUR, VIEWS, draw_skeleton, new_figure
 
 
 def pick_rows(num_frames: int, count: int) -> list[int]:
@@ -32,12 +32,12 @@ def predicted_skeletons(
     if not rows or min(rows) < 0 or max(rows) >= len(poses) or len(labels) != len(rows):
         raise ValueError(f"predicted_skeletons: rows must be in [0, {len(poses)}) with one label each, got {rows}, {len(labels)} labels")
     lim = 1.05 * max(np.abs(poses[rows]).max(), 1e-3)
-    fig = _figure(2.3 * len(rows) + 0.4, 5.2)
+    fig = new_figure(2.3 * len(rows) + 0.4, 5.2)
     axes = fig.subplots(len(VIEWS), len(rows), squeeze=False)
     for col, row in enumerate(rows):
         for view_row, (horizontal, axis, view) in enumerate(VIEWS):
             ax = axes[view_row, col]
-            _draw(ax, poses[row], skeleton, horizontal, PRED_COLOUR, "predicted")
+            draw_skeleton(ax, poses[row], skeleton, horizontal, PRED_COLOUR, "predicted")
             if filled is not None and filled[row].any():
                 pts = poses[row][filled[row]]
                 ax.scatter(pts[:, horizontal], pts[:, 1], s=22, facecolors="none", edgecolors="k", lw=0.8, label="filled in", zorder=3)

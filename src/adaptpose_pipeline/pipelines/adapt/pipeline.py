@@ -5,6 +5,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
+from adaptpose_pipeline.reporting import motion_plots
 
 
 def adaptation_nodes() -> Pipeline:
@@ -20,6 +21,25 @@ def adaptation_nodes() -> Pipeline:
                 name="generate_motion_and_finetune_lifter",
             ),
             node(plot_adapt_curves, inputs="adapt_history", outputs="adapt_curves", name="plot_adapt_curves"),
+            node(
+                motion_plots.plot_keypoint_distributions,
+                inputs=["source_train_arrays", "target_train_arrays", "generated_motions"],
+                outputs="generated_keypoints_plot",
+                name="plot_generated_keypoints",
+            ),
+            node(
+                motion_plots.plot_camera_histograms,
+                inputs=["source_train_arrays", "generated_motions"],
+                outputs="generated_cameras_plot",
+                name="plot_generated_cameras",
+            ),
+            node(
+                motion_plots.plot_bone_lengths,
+                inputs=["source_train_arrays", "generated_motions"],
+                outputs="generated_bone_lengths_plot",
+                name="plot_generated_bone_lengths",
+            ),
+            node(motion_plots.plot_generated_skeletons, inputs="generated_motions", outputs="generated_skeletons_plot", name="plot_generated_skeletons"),
         ],
         tags=["adapt"],
     )
