@@ -60,6 +60,17 @@ def pck_curve(metrics: dict) -> Figure:
     return fig
 
 
+def style_view_axis(ax, lim: float, axis: str, view: str, first_column: bool) -> None:
+    """One panel of a skeleton grid: square limits, y down (camera frame), labels."""
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(lim, -lim)  # y points down
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize="x-small")
+    ax.set_xlabel(f"{axis} (m)", fontsize="x-small")
+    if first_column:
+        ax.set_ylabel(f"{view} ({axis}-y)\ny (m)", fontsize="small")
+
+
 def draw_skeleton(ax, pose: np.ndarray, skeleton: Skeleton, horizontal: int, colour: str, label: str) -> None:
     for child, parent in enumerate(skeleton.parents):
         if parent >= 0:
@@ -98,13 +109,7 @@ def skeleton_panel(
             ax = axes[row, col]
             draw_skeleton(ax, gt[row_index], skeleton, horizontal, TRUE_COLOUR, "true")
             draw_skeleton(ax, pred[row_index], skeleton, horizontal, PRED_COLOUR, "predicted")
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(lim, -lim)  # y points down
-            ax.set_aspect("equal")
-            ax.tick_params(labelsize="x-small")
-            ax.set_xlabel(f"{axis} (m)", fontsize="x-small")
-            if col == 0:
-                ax.set_ylabel(f"{view} ({axis}-y)\ny (m)", fontsize="small")
+            style_view_axis(ax, lim, axis, view, first_column=col == 0)
         axes[0, col].set_title(labels[col] if labels is not None else f"row {row_index}", fontsize="x-small")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper right", fontsize="small", ncol=2)
     fig.tight_layout(rect=(0, 0, 1, 0.94))

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from adaptpose_pipeline.core.skeleton import Skeleton
-from adaptpose_pipeline.reporting.plots import PRED_COLOUR, VIEWS, draw_skeleton, new_figure
+from adaptpose_pipeline.reporting.plots import PRED_COLOUR, VIEWS, draw_skeleton, new_figure, style_view_axis
 
 
 def pick_rows(num_frames: int, count: int) -> list[int]:
@@ -41,13 +41,7 @@ def predicted_skeletons(
             if filled is not None and filled[row].any():
                 pts = poses[row][filled[row]]
                 ax.scatter(pts[:, horizontal], pts[:, 1], s=22, facecolors="none", edgecolors="k", lw=0.8, label="filled in", zorder=3)
-            ax.set_xlim(-lim, lim)
-            ax.set_ylim(lim, -lim)  # y points down
-            ax.set_aspect("equal")
-            ax.tick_params(labelsize="x-small")
-            ax.set_xlabel(f"{axis} (m)", fontsize="x-small")
-            if col == 0:
-                ax.set_ylabel(f"{view} ({axis}-y)\ny (m)", fontsize="small")
+            style_view_axis(ax, lim, axis, view, first_column=col == 0)
         axes[0, col].set_title(labels[col], fontsize="x-small")
     handles = {}
     for ax in axes.ravel():
