@@ -29,6 +29,8 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     assert lifter["info"]["adapted_to"] == "3dhp" and lifter["config"]["channels"] == 16
     motions = np.load(_one(p, "data/07_model_output/3dhp/generated_motions.npz/*/generated_motions.npz"))
     assert motions["pose_3d_cam"].shape == (40, 27, 17, 3) and motions["selected"].dtype == bool
+    selected = np.load(_one(p, "data/07_model_output/3dhp/selected_motions.npz/*/selected_motions.npz"))
+    assert len(selected["pose_3d_cam"]) == motions["selected"].sum()
     metrics = json.loads(_one(p, "data/08_reporting/3dhp/metrics_adapted.json/*/metrics_adapted.json").read_text())
     assert metrics["model"] == "adapted" and metrics["overall"]["mpjpe"] > 0
     assert list(p.path.glob("data/08_reporting/3dhp/adapt_curves.png/*/adapt_curves.png"))
@@ -47,3 +49,12 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
 def test_bad_adapt_parameter_is_refused(standin_project):
     out = standin_project.run("--pipeline=adapt", "--params", f"target=3dhp,{ADAPT},adapt.selection.b=0", check=False)
     assert out.returncode != 0 and "selection_b" in out.text
+
+
+def test_select_samples_keeps_the_masked_pairs():
+    from adaptpose_pipeline.pipelines.adapt.nodes import select_samples
+
+    gen = {"selected": np.array([True, False, True]), "pose_3d": np.arange(3 * 2).reshape(3, 2), "f": np.ones((3, 2))}
+    out = select_samples(gen)
+    assert set(out) == {"pose_3d", "f"} and out["pose_3d"].tolist() == [[0, 1], [4, 5]]
+    assert select_samples({**gen, "selected": np.zeros(3, bool)})["pose_3d"].shape == (0, 2)

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 
 from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
@@ -92,6 +93,18 @@ def adapt_lifter(
     lifter = LifterCheckpoint(baseline.config, result.lifter, info).to_payload()
     generator = {"config": {**gen_cfg.__dict__}, "state_dict": result.generator}
     return generator, result.discriminators, lifter, result.samples, pd.DataFrame(result.history)
+
+
+def select_samples(generated: dict) -> dict:
+    """The synthetic 2D-3D pairs Eq. 14 kept, from the last epoch's generated motions.
+
+    The loop applies the same mask at every step, where fine-tuning uses the kept pairs
+    at once; this artifact is what it kept at the end, e.g. for export or inspection.
+    """
+    keep = np.asarray(generated["selected"], dtype=bool)
+    out = {k: np.asarray(v)[keep] for k, v in generated.items() if k != "selected"}
+    log.info("selection kept %d of %d generated motions of the last epoch", int(keep.sum()), len(keep))
+    return out
 
 
 def plot_adapt_curves(history: pd.DataFrame) -> plt.Figure:

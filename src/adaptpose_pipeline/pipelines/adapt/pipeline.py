@@ -2,7 +2,7 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves
+from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves, select_samples
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
 from adaptpose_pipeline.reporting import motion_plots
@@ -20,6 +20,7 @@ def adaptation_nodes() -> Pipeline:
                 outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history"],
                 name="generate_motion_and_finetune_lifter",
             ),
+            node(select_samples, inputs="generated_motions", outputs="selected_motions", name="select_samples"),
             node(plot_adapt_curves, inputs="adapt_history", outputs="adapt_curves", name="plot_adapt_curves"),
             node(
                 motion_plots.plot_keypoint_distributions,
