@@ -32,16 +32,7 @@ def check_parameters(params: dict) -> None:
     scale = params.get("standin", {}).get("scale")
     if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
         raise ValueError(f"standin.scale: expected a positive number, got {scale!r}")
-    ckpt = params.get("checkpoints")
-    if ckpt is not None:
-        if not isinstance(ckpt, dict) or set(ckpt) - {"dir", "resume"}:
-            raise ValueError(f"checkpoints: expected keys 'dir' and 'resume', got {ckpt!r}")
-        if ckpt.get("dir") is not None and not isinstance(ckpt["dir"], str):
-            raise ValueError(f"checkpoints.dir: expected a folder path or null, got {ckpt['dir']!r}")
-        if not isinstance(ckpt.get("resume", False), bool):
-            raise ValueError(f"checkpoints.resume: expected true or false, got {ckpt['resume']!r}")
-        if ckpt.get("resume") and ckpt.get("dir") is None:
-            raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
+    _check_checkpoints(params.get("checkpoints"))
     if "ingest" in params:
         target_config(params["ingest"], target)
     if "pretrain" in params:
@@ -59,6 +50,19 @@ def check_parameters(params: dict) -> None:
         from adaptpose_pipeline.pipelines.export.nodes import check_export_params
 
         check_export_params(params["export"])
+
+
+def _check_checkpoints(ckpt) -> None:
+    if ckpt is None:
+        return
+    if not isinstance(ckpt, dict) or set(ckpt) - {"dir", "resume"}:
+        raise ValueError(f"checkpoints: expected keys 'dir' and 'resume', got {ckpt!r}")
+    if ckpt.get("dir") is not None and not isinstance(ckpt["dir"], str):
+        raise ValueError(f"checkpoints.dir: expected a folder path or null, got {ckpt['dir']!r}")
+    if not isinstance(ckpt.get("resume", False), bool):
+        raise ValueError(f"checkpoints.resume: expected true or false, got {ckpt['resume']!r}")
+    if ckpt.get("resume") and ckpt.get("dir") is None:
+        raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
 
 
 def check_adapt(ad: dict, where: str) -> None:
