@@ -63,6 +63,9 @@ def test_shipped_parameters_pass(params):
         ("table8.f1.overrides", {"pretrain": {"lifter": {"receptive_field": 2}}}, "table8.f1.overrides.pretrain"),
         ("table5.A1.overrides", {"adapt": {"selection": {"b": -1.0}}}, "table5.A1.overrides.adapt: .*selection_b"),
         ("table5.A9", {"row": {"label": "x"}}, r"table5: expected rows .* unknown \['A9'\]"),
+        ("table5.A1.overrides", {"adapt": {"selection": {"enable": False}}}, "table5.A1.overrides.adapt.selection.enable: no such key"),
+        ("table5.A2.overrides", {"adapt": {"domain_discriminater": False}}, "table5.A2.overrides.adapt.domain_discriminater: no such key"),
+        ("adapt.domain_discriminator", "false", "adapt.domain_discriminator: expected bool"),
     ],
 )
 def test_bad_parameter_names_the_key(params, path, value, match):

@@ -65,6 +65,15 @@ def _check_checkpoints(ckpt) -> None:
         raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
 
 
+def _known_keys(override: dict, base: dict, where: str) -> None:
+    """Every key of ``override`` must exist in ``base`` (a typo would be merged in and ignored)."""
+    for key, value in (override or {}).items():
+        if key not in base:
+            raise ValueError(f"{where}.{key}: no such key in the shared block (expected one of {sorted(base)})")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            _known_keys(value, base[key], f"{where}.{key}")
+
+
 def check_adapt(ad: dict, where: str) -> None:
     from adaptpose_pipeline.core.generator import GeneratorConfig
     from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
@@ -79,6 +88,7 @@ def check_adapt(ad: dict, where: str) -> None:
 def _check_ablation_rows(params: dict, target: str) -> None:
     """Every ablation row's merged parameters must be valid too (``table5.A1.overrides``)."""
     from adaptpose_pipeline.pipelines.ablation.nodes import TABLES, row_parameters
+    from adaptpose_pipeline.pipelines.config import for_target
     from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
 
     for table, rows in TABLES.items():
@@ -97,6 +107,9 @@ def _check_ablation_rows(params: dict, target: str) -> None:
             unknown = sorted(set(overrides) - {"adapt", "pretrain"})
             if unknown:
                 raise ValueError(f"{where}.overrides: unknown blocks {unknown}; expected adapt and/or pretrain")
+            for block in ("adapt", "pretrain"):
+                if block in overrides and block in params:
+                    _known_keys(overrides[block], for_target(params[block], target, block), f"{where}.overrides.{block}")
             if "adapt" in params:
                 check_adapt(row_parameters(params["adapt"], overrides, target, "adapt"), f"{where}.overrides.adapt")
             if "pretrain" in params and "pretrain" in overrides:
@@ -162,9 +175,12 @@ class ManifestHook:
                 for name in sorted(self._saved):
                     path = dataset_path(catalog.get(name)) if name in catalog else None
                     if _is_report(path, self._project):
-                        mlflow.log_artifact(str(path), artifact_path=f"reporting/{name}")
+                        try:
+                            mlflow.log_artifact(str(path), artifact_path=f"reporting/{name}")
+                        except Exception as exc:  # one failure must not hide the other reports
+                            logging.getLogger(__name__).warning("%s not logged to MLflow: %s", path, exc)
         except Exception as exc:  # the files on disk are what counts
-            logging.getLogger(__name__).warning("manifest or reports not logged to MLflow: %s", exc)
+            logging.getLogger(__name__).warning("manifest not logged to MLflow: %s", exc)
 
 
 REPORT_SUFFIXES = (".png", ".md", ".csv", ".json", ".html")

@@ -181,3 +181,7 @@ def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(tmp_path
     assert [h["epoch"] for h in history] == [0, 1, 2, 3]
     assert history == full_history
     assert all(torch.equal(state[k], full_state[k]) for k in full_state)
+    # resuming twice from one state in memory: the first resume must not have changed it
+    for _ in range(2):
+        again, _ = run(resume=saved[-1])
+        assert all(torch.equal(again[k], full_state[k]) for k in full_state)

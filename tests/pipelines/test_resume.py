@@ -40,6 +40,6 @@ def test_killed_pretrain_leaves_nothing_and_resumes_to_identical_weights(standin
 
     # A checkpoint of other settings is refused, naming the file, before anything is saved.
     out = p.run("--pipeline=pretrain", "--params", f"target=ski,{SLOW_PRETRAIN},seed=3,checkpoints.resume=true", check=False)
-    assert out.returncode != 0 and "pretrain.pt" in out.text and "other parameters, seed or input data" in out.text
+    assert out.returncode != 0 and "pretrain.pt" in out.text and "other parameters, seed, input data" in out.text
     assert len(_versions(p, "data/06_models/ski/lifter_baseline.pt/*/lifter_baseline.pt")) == 2
 

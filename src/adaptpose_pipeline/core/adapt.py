@@ -239,6 +239,7 @@ def adapt(
     pools = {"pool_2d": pool_2d, "pool_3d": pool_3d}
     start = 0
     if resume is not None:
+        resume = copy.deepcopy(resume)  # training updates loaded tensors in place
         for k, m in {**nets, **opts}.items():
             m.load_state_dict(resume[k])
         for k, p in pools.items():

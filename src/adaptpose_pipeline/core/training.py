@@ -173,6 +173,7 @@ def train_lifter(
     sampler = WindowSampler(train, lifter_cfg.receptive_field, cfg, seed)
     best, best_err, history, start = None, float("inf"), [], 0
     if resume is not None:
+        resume = copy.deepcopy(resume)  # training updates loaded tensors in place
         model_train.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])
         sampler.rng.bit_generator.state = resume["sampler_rng"]

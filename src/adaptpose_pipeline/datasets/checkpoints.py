@@ -24,11 +24,16 @@ import torch
 from adaptpose_pipeline.datasets.kedro_io import atomic_write
 
 log = logging.getLogger(__name__)
+# Bump when the saved state's layout changes: older checkpoints are then refused.
+CHECKPOINT_FORMAT = 1
 
 
-def fingerprint(settings: dict, arrays: dict[str, dict[str, np.ndarray]]) -> str:
-    """SHA-256 over JSON ``settings`` (config, seed, ...) and every input array's bytes."""
-    h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+def fingerprint(settings: dict, arrays: dict[str, dict[str, np.ndarray]], device: torch.device) -> str:
+    """SHA-256 over JSON ``settings`` (config, seed, ...), the checkpoint format, the
+    device type and torch version (random states differ between them), and every input
+    array's bytes."""
+    stamp = {**settings, "_format": CHECKPOINT_FORMAT, "_device": device.type, "_torch": torch.__version__}
+    h = hashlib.sha256(json.dumps(stamp, sort_keys=True, default=str).encode())
     for name in sorted(arrays):
         for key in sorted(arrays[name]):
             a = np.ascontiguousarray(arrays[name][key])
@@ -41,7 +46,8 @@ class EpochCheckpoints:
     """Where one stage's checkpoint lives, and whether to resume from it.
 
     ``params`` is the ``checkpoints`` parameter block: ``dir`` (folder, relative to the
-    project) and ``resume`` (bool). ``dir: null`` turns checkpoints off.
+    folder ``kedro run`` runs in, the project root) and ``resume`` (bool).
+    ``dir: null`` turns checkpoints off.
     """
 
     def __init__(self, params: dict, target: str, stage: str, fingerprint: str):
@@ -66,7 +72,7 @@ class EpochCheckpoints:
             raise ValueError(f"{self.path}: cannot be read as an epoch checkpoint ({exc}); delete it to start afresh") from exc
         if not isinstance(payload, dict) or payload.get("fingerprint") != self.fingerprint:
             raise ValueError(
-                f"{self.path}: written by a run with other parameters, seed or input data "
+                f"{self.path}: written by a run with other parameters, seed, input data, device or torch version "
                 f"(fingerprint {str(payload.get('fingerprint'))[:12] if isinstance(payload, dict) else '?'}..., "
                 f"this run {self.fingerprint[:12]}...); run with checkpoints.resume=false or delete the file"
             )

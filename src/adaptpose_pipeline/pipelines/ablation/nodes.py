@@ -12,6 +12,7 @@ import logging
 
 import mlflow
 
+from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter
 from adaptpose_pipeline.pipelines.config import deep_merge, for_target
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
@@ -59,7 +60,8 @@ def generate_row(
     """The adaptation loop for one row, inside the row's own MLflow run (its per-epoch
     losses land there). Returns the loop's outputs and the run's id."""
     with _start_row_run(table, row, target, info) as run:
-        mlflow.log_params({**_paper_params(info), "lifter_receptive_field": lifter_baseline["config"]["filter_widths"]})
+        rf = LifterCheckpoint.from_payload(lifter_baseline).config.receptive_field
+        mlflow.log_params({**_paper_params(info), "lifter_receptive_field": rf})
         out = adapt_lifter(
             source_train, target_train, lifter_baseline, adapt_params, ingest, target, seed, device, checkpoints,
             stage=f"ablation/table{table}/{row}",

@@ -29,13 +29,13 @@ def adapt_config(adapt_params: dict) -> AdaptConfig:
     try:
         return AdaptConfig(
             **train,
-            domain_discriminator=bool(adapt_params["domain_discriminator"]),
-            kcs_2d=bool(adapt_params["kcs_2d"]),
+            domain_discriminator=adapt_params["domain_discriminator"],
+            kcs_2d=adapt_params["kcs_2d"],
             w_adv_2d=w["adv_2d"], w_adv_3d=w["adv_3d"], w_proj=w["proj"], w_range=w["range"], w_lambda=w["lambda"],
             proj_batch=rep["batch"], proj_inner_lr=rep["inner_lr"],
             hard_ratio_bone=HardRatio(**hr["bone"]), hard_ratio_camera=HardRatio(**hr["camera"]),
-            selection=bool(sel["enabled"]), selection_a=sel["a"], selection_b=sel["b"], selection_bound=sel["bound"],
-            keep_samples=int(adapt_params["keep_samples"]),
+            selection=sel["enabled"], selection_a=sel["a"], selection_b=sel["b"], selection_bound=sel["bound"],
+            keep_samples=adapt_params["keep_samples"],
         )
     except TypeError as exc:
         raise ValueError(f"adapt: unexpected or missing keys: {exc}") from exc
@@ -81,13 +81,17 @@ def adapt_lifter(
     stamp = fingerprint(
         {"stage": "adapt", "params": params, "ingest": ingest_cfg, "seed": seed},
         {"source": source_train, "target": target_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
+        dev,
     )
     ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
+    resume = ckpt.load()
+    for record in (resume or {}).get("history", []):  # this run's MLflow curves start at epoch 0 too
+        _log_epoch(record["epoch"], record)
     log.info("adapting a %d-frame lifter to %s on %s", gen_cfg.frames, target, dev)
     result = adapt(
         source_train, target_train, baseline, gen_cfg, cfg,
         ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
-        on_epoch=_log_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save,
+        on_epoch=_log_epoch, resume=resume, on_checkpoint=ckpt.save,
     )
     info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs, "selection": "last epoch (no test-set selection)"}
     lifter = LifterCheckpoint(baseline.config, result.lifter, info).to_payload()

@@ -61,12 +61,15 @@ def pretrain_lifter(
     lifter_cfg, train_cfg = pretrain_configs(params)
     seed_everything(seed)
     dev = resolve_device(device)
-    stamp = fingerprint({"stage": "pretrain", "params": params, "seed": seed}, {"train": source_train, "validation": source_validation})
+    stamp = fingerprint({"stage": "pretrain", "params": params, "seed": seed}, {"train": source_train, "validation": source_validation}, dev)
     ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
+    resume = ckpt.load()
+    for record in (resume or {}).get("history", []):  # this run's MLflow curves start at epoch 0 too
+        _log_epoch(record["epoch"], record)
     log.info("pretraining a %d-frame lifter on %d source frames (%s)", lifter_cfg.receptive_field, int(source_train["valid"].sum()), dev)
     state, history = train_lifter(
         source_train, source_validation, lifter_cfg, train_cfg, dev, seed,
-        on_epoch=_log_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save,
+        on_epoch=_log_epoch, resume=resume, on_checkpoint=ckpt.save,
     )
     best = min(history, key=lambda r: r["val_mpjpe_mm"])
     info = {

@@ -30,18 +30,25 @@ def collect_rows(target: str) -> pd.DataFrame:
     """The newest finished MLflow run of every (table, row) of ``target``: one line each,
     with the measured metrics and the paper's (``paper_<metric>``), in the paper's order."""
     client = mlflow.MlflowClient()
-    runs = []
+    runs, query = [], f"tags.target = '{target}' and attributes.status = 'FINISHED' and metrics.mpjpe >= 0"
     for exp_id in _experiment_ids(client, target):
-        runs += client.search_runs(
-            [exp_id], filter_string=f"tags.target = '{target}' and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"]
-        )
+        token = None
+        while True:  # every page: a row run long ago still counts
+            page = client.search_runs([exp_id], filter_string=query, order_by=["attributes.start_time DESC"], page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                break
     lines, seen = [], set()
     for run in runs:
         tags = run.data.tags
         if "table" not in tags or "row" not in tags or (tags["table"], tags["row"]) in seen:
             continue
         seen.add((tags["table"], tags["row"]))
-        line = {"table": int(tags["table"]), "row": tags["row"], "label": tags.get("label", tags["row"]), "run_id": run.info.run_id}
+        line = {
+            "table": int(tags["table"]), "row": tags["row"], "label": tags.get("label", tags["row"]),
+            "run_id": run.info.run_id, "kedro_run": tags.get("mlflow.parentRunId", ""),
+        }
         line.update({m: run.data.metrics.get(m, np.nan) for m in METRICS})
         line.update({f"paper_{m}": float(run.data.params[f"paper_{m}"]) if f"paper_{m}" in run.data.params else np.nan for m in METRICS})
         lines.append(line)
@@ -77,17 +84,26 @@ def ablation_markdown(rows: pd.DataFrame, target: str) -> str:
     """One markdown table per ablation table: measured vs the paper, best row in bold."""
     out = [f"# Ablations on the {target} target (measured vs paper, H36M -> 3DHP in the paper)", ""]
     for table, df in rows.groupby("table", sort=True):
-        out += [f"## {TITLES.get(table, f'Table {table}')}", "", "| row | MPJPE | paper MPJPE | P-MPJPE | paper P-MPJPE | PCK@150 | AUC |", "|---|---|---|---|---|---|---|"]
+        out += [
+            f"## {TITLES.get(table, f'Table {table}')}", "",
+            "| row | MPJPE | paper MPJPE | P-MPJPE | paper P-MPJPE | PCK@150 | paper PCK@150 | AUC | paper AUC |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         best = df["mpjpe"].min()
         for _, r in df.iterrows():
             mark = "**" if r["mpjpe"] == best else ""
             fmt = lambda v, p=1: "-" if pd.isna(v) else f"{v:.{p}f}"  # noqa: E731
             out.append(
                 f"| {r['label']} | {mark}{fmt(r['mpjpe'])}{mark} | {fmt(r['paper_mpjpe'])} | {fmt(r['p_mpjpe'])} | "
-                f"{fmt(r['paper_p_mpjpe'])} | {fmt(r['pck150'], 3)} | {fmt(r['auc'], 3)} |"
+                f"{fmt(r['paper_p_mpjpe'])} | {fmt(r['pck150'], 3)} | {fmt(r['paper_pck150'], 3)} | {fmt(r['auc'], 3)} | {fmt(r['paper_auc'], 3)} |"
             )
         out += ["", f"MPJPE ranking: {_ordering(df, 'mpjpe')}.", ""]
-    out.append("Measured rows are the newest finished MLflow run of each (table, row); run ids in the CSV.")
+    groups = rows["kedro_run"].nunique() if "kedro_run" in rows else 1
+    if groups > 1:
+        out.append(f"**Note:** these rows come from {groups} different `kedro run`s (column `kedro_run` of the CSV); "
+                   "check that they share settings and seed before comparing them.")
+        out.append("")
+    out.append("Measured rows are the newest finished MLflow run with metrics of each (table, row); run ids in the CSV.")
     text = "\n".join(out) + "\n"
     _log_artifact(lambda: mlflow.log_text(text, "report/ablation.md"))
     return text
