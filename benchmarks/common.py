@@ -265,11 +265,12 @@ class TempProject:
 
     def newest(self, relpath: str) -> tuple[str, Path]:
         """The newest version of a versioned dataset file: ``(version, path)``."""
-        folder = self.path / relpath
-        versions = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        if not versions:
-            raise FileNotFoundError(f"{folder}: no versions saved")
-        return versions[-1], folder / versions[-1] / folder.name
+        from adaptpose_pipeline.manifest import newest_version
+
+        path = newest_version(self.path / relpath)
+        if path is None:
+            raise FileNotFoundError(f"{self.path / relpath}: no versions saved")
+        return path.parent.name, path
 
     def newest_json(self, relpath: str) -> tuple[str, dict]:
         version, path = self.newest(relpath)

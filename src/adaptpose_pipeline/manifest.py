@@ -93,6 +93,14 @@ def compare_outputs(a: dict, b: dict) -> list[str]:
     return [n for n in names if a.get(n) != b.get(n)]
 
 
+def newest_version(folder: Path) -> Path | None:
+    """The file of the newest complete version of a versioned dataset
+    (``<folder>/<version>/<folder name>``), the one Kedro would load; None if none."""
+    folder = Path(folder)
+    versions = sorted(folder.glob(f"*/{folder.name}"))
+    return versions[-1] if versions else None
+
+
 def merged_outputs(manifest_dir: Path) -> dict[str, str | None]:
     """All outputs of the manifests in a folder (later runs override earlier ones)."""
     merged: dict[str, str | None] = {}

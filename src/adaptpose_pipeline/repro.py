@@ -18,6 +18,7 @@ differing hashes for information only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from adaptpose_pipeline.manifest import compare_outputs, merged_outputs
+from adaptpose_pipeline.manifest import compare_outputs, merged_outputs, newest_version
 
 TINY = (
     "standin.scale=0.25,"
@@ -47,13 +48,11 @@ def project_copy(root: Path, dest: Path) -> Path:
 
 def latest_metrics(project: Path, target: str) -> dict[str, dict[str, float]]:
     """``{metrics_<model>: overall metrics}`` of the newest version of each metrics file."""
-    import json
-
     out = {}
     for folder in sorted((project / "data" / "08_reporting" / target).glob("metrics_*.json")):
-        versions = sorted(folder.glob(f"*/{folder.name}"))
-        if versions:
-            out[folder.stem] = json.loads(versions[-1].read_text())["overall"]
+        newest = newest_version(folder)
+        if newest is not None:
+            out[folder.stem] = json.loads(newest.read_text())["overall"]
     return out
 
 

@@ -70,17 +70,15 @@ def create_pipeline(**kwargs) -> Pipeline:
     rows = []
     for table, names in TABLES.items():
         for row in names:
+            nodes = _row_nodes(table, row)
+            free = Pipeline(nodes).inputs()
             rows.append(
                 pipeline(
-                    _row_nodes(table, row),
+                    nodes,
                     namespace=f"table{table}.{row}",
-                    inputs=SHARED_DATASETS & _free_inputs(_row_nodes(table, row)),
-                    parameters=SHARED_PARAMS & _free_inputs(_row_nodes(table, row)),
+                    inputs=SHARED_DATASETS & free,
+                    parameters=SHARED_PARAMS & free,
                     tags=["ablation", f"table{table}"],
                 )
             )
     return sum(rows, Pipeline([]))
-
-
-def _free_inputs(nodes: list) -> set[str]:
-    return Pipeline(nodes).inputs()
