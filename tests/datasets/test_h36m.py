@@ -59,12 +59,17 @@ def test_round_trip_equals_ground_truth(written):
 
 
 def test_native_layout(written):
-    root, _ = written
+    root, recs = written
     with np.load(root / h36m.FILE_3D, allow_pickle=True) as npz:
         pos = npz["positions_3d"].item()
-    assert pos["S1"]["Walking"].shape == (12, 32, 3)
-    # Row 0 is the hip, rows 17..19 the left arm, as in VideoPose3D's 32-joint layout.
-    assert np.allclose(pos["S1"]["Walking"][:, 17], pos["S1"]["Walking"][:, 17])
+    world = pos["S1"]["Walking"]
+    assert world.shape == (12, 32, 3)
+    # VideoPose3D's 32-joint rows, written out rather than taken from H36M32_KEEP:
+    # 0 hip, 1-3 right leg, 6-8 left leg, 17-19 left arm, 25-27 right arm.
+    truth = recs[0].joints_world
+    for row, name in [(0, "hip"), (1, "r_hip"), (3, "r_ankle"), (6, "l_hip"), (8, "l_ankle"), (15, "head"),
+                      (17, "l_shoulder"), (19, "l_wrist"), (25, "r_shoulder"), (27, "r_wrist")]:
+        np.testing.assert_allclose(world[:, row], truth[:, H36M17.index(name)], atol=1e-6, err_msg=name)
     with np.load(root / h36m.FILE_2D, allow_pickle=True) as npz:
         assert npz["metadata"].item()["num_joints"] == 17
         assert len(npz["positions_2d"].item()["S9"]["Walking"]) == 4
