@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -68,16 +67,22 @@ class EpochCheckpoints:
         try:
             with open(self.path, "rb") as fh:
                 payload = torch.load(fh, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{self.path}: cannot be read as an epoch checkpoint ({exc}); delete it to start afresh") from exc
+        except Exception as exc:  # a corrupt file can make torch's unpickler raise almost anything
+            raise ValueError(
+                f"{self.path}: cannot be read as an epoch checkpoint ({type(exc).__name__}: {exc}); "
+                "delete it to start afresh"
+            ) from exc
         if not isinstance(payload, dict) or payload.get("fingerprint") != self.fingerprint:
             raise ValueError(
                 f"{self.path}: written by a run with other parameters, seed, input data, device or torch version "
                 f"(fingerprint {str(payload.get('fingerprint'))[:12] if isinstance(payload, dict) else '?'}..., "
                 f"this run {self.fingerprint[:12]}...); run with checkpoints.resume=false or delete the file"
             )
-        log.info("resuming from %s after epoch %d", self.path, payload["state"]["epoch"])
-        return payload["state"]
+        state = payload.get("state")
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise ValueError(f"{self.path}: expected an epoch checkpoint's state with an 'epoch', found none; delete it to start afresh")
+        log.info("resuming from %s after epoch %d", self.path, state["epoch"])
+        return state
 
     def save(self, state: dict) -> None:
         if self.path is not None:
