@@ -1,4 +1,6 @@
+import logging
 import pickle
+import shutil
 
 import numpy as np
 import pytest
@@ -207,9 +209,24 @@ def test_missing_root_and_folders(tmp_path, written):
     (written / "sequenceFiles" / "validation" / "downtown_walking_00.pkl").unlink()
     with pytest.raises(DataError, match=r"validation: expected 3DPW sequence pickles"):
         pw3d.read_3dpw(written)
-    (written / "sequenceFiles" / "validation").rmdir()
-    with pytest.raises(DataError, match=r"split 'validation': expected folder .*validation"):
-        pw3d.read_3dpw(written)
+
+
+@pytest.mark.parametrize("kept", [("test",), ("train",), ("train", "test"), ("validation", "test")])
+def test_any_subset_of_split_folders_reads_with_a_warning_per_missing_split(written, kept, caplog):
+    for split in set(pw3d.SPLITS) - set(kept):
+        shutil.rmtree(written / "sequenceFiles" / split)
+    with caplog.at_level(logging.WARNING, logger="adaptpose_pipeline.datasets.pw3d"):
+        seqs = pw3d.read_3dpw(written)
+    assert {s.split for s in seqs} == set(kept)
+    missing = sorted(set(pw3d.SPLITS) - set(kept))
+    warned = sorted(split for split in pw3d.SPLITS if any(f"no split folder '{split}'" in m for m in caplog.messages))
+    assert warned == missing
+
+
+def test_no_requested_split_folder_is_an_error(written):
+    shutil.rmtree(written / "sequenceFiles" / "train")
+    with pytest.raises(DataError, match=r"sequenceFiles: expected split folders among \['train'\], found none"):
+        pw3d.read_3dpw(written, splits=("train",))
 
 
 def test_missing_key(written):

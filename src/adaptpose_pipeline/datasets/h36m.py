@@ -9,17 +9,22 @@ Layout under ``root``:
     of the 32 motion-capture joints, already in H36M-17 order.
 ``data_2d_h36m_gt.npz``
     key ``positions_2d``: ``subject -> action -> list of 4 (N, 17, 2)`` float32 pixels,
-    one per camera in the order of ``h36m_cameras.json``; key ``metadata``:
+    one per camera in the order of the cameras (54138969, 55011271, 58860488, 60457274
+    in the real files); key ``metadata``:
     ``{"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": [...]}``.
     Where a 2D sequence is longer than its 3D one (as happens in the real files), it is
     cut to the 3D length, as VideoPose3D does.
-``h36m_cameras.json`` (VideoPose3D keeps these in code; we keep them in a file)
-    ``{"intrinsics": [4 x {"id", "res_w", "res_h", "center" [cx, cy], "focal_length"
-    [fx, fy], "radial_distortion" [k1, k2, k3], "tangential_distortion" [p1, p2]}],
-    "extrinsics": {subject: [4 x {"orientation" [w, x, y, z], "translation" [x, y, z]}]}}``.
-    ``orientation`` rotates camera to world and ``translation`` is the camera centre
-    in world coordinates in **millimetres** (both as in VideoPose3D), so
-    ``x_cam = R(orientation)^T (x_world - translation / 1000)``.
+Cameras (optional file)
+    The two files above are enough: without a camera file the reader uses the
+    published Human3.6M calibration shipped with the package. A camera file in the
+    root (``*.json`` or ``*.pkl``: ours, a per-subject list, or mmpose's
+    ``cameras.pkl``, recognised by content) takes precedence; see
+    :mod:`~adaptpose_pipeline.datasets.h36m_cameras`. The stand-in writer writes its
+    cameras as ``h36m_cameras.json`` in our layout.
+
+The pickled dicts inside the ``.npz`` files are read by a restricted unpickler
+(:mod:`~adaptpose_pipeline.datasets.safe_pickle`), which refuses anything but arrays
+and plain containers.
 
 Splits follow the standard protocol: S1, S5, S6, S7, S8 are ``train``, S9 and S11
 ``test``; which of them serve as source, validation or target is the ingest
@@ -29,6 +34,8 @@ pipeline's choice, not the reader's.
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -38,14 +45,16 @@ import torch
 from adaptpose_pipeline.core import rotations
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets.common import DataError, PoseSequence, check_array, require_dir, require_file
+from adaptpose_pipeline.datasets.h36m_cameras import CAMERA_IDS, NUM_CAMERAS, cameras_for_root  # noqa: F401 (CAMERA_IDS: h36m.CAMERA_IDS)
 from adaptpose_pipeline.datasets.recording import CameraRig, Recording
+from adaptpose_pipeline.datasets.safe_pickle import load_npz_object
+
+log = logging.getLogger(__name__)
 
 FILE_3D = "data_3d_h36m.npz"
 FILE_2D = "data_2d_h36m_gt.npz"
 FILE_CAMERAS = "h36m_cameras.json"
 FPS = 50.0
-NUM_CAMERAS = 4
-CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 H36M32_KEEP = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 # Rows of the 32 that the 17 do not use: written as copies of a nearby kept joint
 # (feet/toes <- ankle, hands/thumbs <- wrist, extra spine/clavicle <- thorax).
@@ -67,56 +76,14 @@ METADATA = {
 def _load_npz_dict(path: Path, key: str) -> dict:
     require_file(path, "Human3.6M")
     try:
-        with np.load(path, allow_pickle=True) as npz:
-            if key not in npz.files:
-                raise DataError(f"{path}: expected key {key!r}, found keys {sorted(npz.files)}")
-            value = npz[key].item()
+        value = load_npz_object(path, key)
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: cannot be read as an .npz archive (truncated or corrupt?): {exc}") from exc
     if not isinstance(value, dict):
         raise DataError(f"{path}: expected {key!r} to hold a dict subject -> action -> array, found {type(value).__name__}")
     return value
-
-
-def load_cameras(path: Path) -> dict:
-    """Parse ``h36m_cameras.json``; see the module docstring for its keys."""
-    require_file(path, "Human3.6M cameras")
-    try:
-        cams = json.loads(Path(path).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from exc
-    for key in ("intrinsics", "extrinsics"):
-        if key not in cams:
-            raise DataError(f"{path}: expected key {key!r}, found keys {sorted(cams)}")
-    if len(cams["intrinsics"]) != NUM_CAMERAS:
-        raise DataError(f"{path}: expected {NUM_CAMERAS} cameras under 'intrinsics', found {len(cams['intrinsics'])}")
-    for i, intr in enumerate(cams["intrinsics"]):
-        for key, shape in (("center", (2,)), ("focal_length", (2,)), ("radial_distortion", (3,)), ("tangential_distortion", (2,))):
-            if key not in intr:
-                raise DataError(f"{path}: intrinsics[{i}] lacks key {key!r}")
-            check_array(intr[key], shape, f"{path}: intrinsics[{i}].{key}")
-        for key in ("res_w", "res_h"):
-            if not isinstance(intr.get(key), int) or intr[key] <= 0:
-                raise DataError(f"{path}: intrinsics[{i}].{key}: expected a positive integer, found {intr.get(key)!r}")
-    return cams
-
-
-def _extrinsics(cams: dict, subject: str, path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """World-to-camera ``(R, t)`` of the subject's 4 cameras."""
-    ext = cams["extrinsics"].get(subject)
-    if ext is None or len(ext) != NUM_CAMERAS:
-        found = "none" if ext is None else len(ext)
-        raise DataError(f"{path}: extrinsics[{subject!r}]: expected {NUM_CAMERAS} cameras, found {found}")
-    out = []
-    for i, e in enumerate(ext):
-        q = check_array(e.get("orientation"), (4,), f"{path}: extrinsics[{subject!r}][{i}].orientation")
-        pos = check_array(e.get("translation"), (3,), f"{path}: extrinsics[{subject!r}][{i}].translation") / 1000.0
-        cam_to_world = rotations.quaternion_to_matrix(torch.as_tensor(q, dtype=torch.float64)).numpy()
-        R = cam_to_world.T
-        out.append((R, -R @ pos))
-    return out
 
 
 def read_h36m(root: Path, subjects: list[str] | None = None) -> list[PoseSequence]:
@@ -126,8 +93,9 @@ def read_h36m(root: Path, subjects: list[str] | None = None) -> list[PoseSequenc
     subject missing from either file is an error.
     """
     root = require_dir(Path(root), "Human3.6M root")
-    path3d, path2d, pathcam = root / FILE_3D, root / FILE_2D, root / FILE_CAMERAS
-    cams = load_cameras(pathcam)
+    path3d, path2d = root / FILE_3D, root / FILE_2D
+    cameras, camera_source = cameras_for_root(root)
+    log.info("Human3.6M cameras: %s", camera_source)
     pos3d = _load_npz_dict(path3d, "positions_3d")
     pos2d = _load_npz_dict(path2d, "positions_2d")
     wanted = sorted(pos3d) if subjects is None else list(subjects)
@@ -136,7 +104,8 @@ def read_h36m(root: Path, subjects: list[str] | None = None) -> list[PoseSequenc
         for path, data in ((path3d, pos3d), (path2d, pos2d)):
             if subject not in data:
                 raise DataError(f"{path}: expected subject {subject!r}, found {sorted(data)}")
-        extrinsics = _extrinsics(cams, subject, pathcam)
+        if subject not in cameras:
+            raise DataError(f"{camera_source}: expected cameras of subject {subject!r}, found subjects {sorted(cameras)}")
         for action in sorted(pos3d[subject]):
             where3 = f"{path3d}: positions_3d[{subject!r}][{action!r}]"
             x32 = check_array(pos3d[subject][action], (None, 32, 3), where3)
@@ -148,24 +117,24 @@ def read_h36m(root: Path, subjects: list[str] | None = None) -> list[PoseSequenc
             views = pos2d[subject][action]
             if len(views) != NUM_CAMERAS:
                 raise DataError(f"{path2d}: positions_2d[{subject!r}][{action!r}]: expected {NUM_CAMERAS} cameras, found {len(views)}")
-            for cam_idx, (intr, (R, t)) in enumerate(zip(cams["intrinsics"], extrinsics)):
+            for cam_idx, cam in enumerate(cameras[subject]):
                 where2 = f"{path2d}: positions_2d[{subject!r}][{action!r}][{cam_idx}]"
                 x2d = check_array(views[cam_idx], (None, 17, 2), where2)
                 if len(x2d) < len(world):
                     raise DataError(f"{where2}: expected at least {len(world)} frames (as in 3D), found {len(x2d)}")
-                x_cam = world @ R.T + t
+                x_cam = world @ cam.R.T + cam.t
                 seq = PoseSequence(
                     dataset="h36m",
                     subject=subject,
                     sequence=action,
-                    camera=str(intr.get("id", cam_idx)),
+                    camera=cam.id,
                     split=SPLITS.get(subject, "train"),
                     fps=FPS,
-                    image_size=(intr["res_w"], intr["res_h"]),
-                    f=np.asarray(intr["focal_length"]),
-                    c=np.asarray(intr["center"]),
-                    k=np.asarray(intr["radial_distortion"]),
-                    p=np.asarray(intr["tangential_distortion"]),
+                    image_size=cam.image_size,
+                    f=cam.f,
+                    c=cam.c,
+                    k=cam.k,
+                    p=cam.p,
                     joints_2d=x2d[: len(world)],
                     joints_3d_cam=x_cam,
                     valid=np.ones(len(world), dtype=bool),

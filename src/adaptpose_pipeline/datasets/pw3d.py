@@ -25,8 +25,12 @@ campose_valid     P x (N,)         1 where the camera pose, hence the person's 3
 ================  ===============  ============================================================
 
 Released files also hold ``betas_clothed``, ``v_template_clothed`` and ``texture_maps``;
-they are ignored. Every per-person key must list the same number of people. Loading a
-pickle can run code: read only the released files or ones :func:`write_3dpw` made.
+they are ignored. Every per-person key must list the same number of people. The
+pickles are read by a restricted unpickler (:mod:`~adaptpose_pipeline.datasets.safe_pickle`):
+a file asking for anything but numpy arrays and plain containers is refused.
+
+Any subset of the three split folders may be present: a requested split whose folder
+is missing reads as empty, with a warning; a root with none of them is an error.
 
 Joint orders: ``jointPositions`` is in :data:`SMPL24_JOINTS` order, ``poses2d`` in
 :data:`COCO18_JOINTS` order. SMPL-24 maps to Human3.6M-17 by the name table
@@ -48,6 +52,7 @@ What :func:`read_3dpw` assumes, because the pickles do not say:
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -63,6 +68,9 @@ from adaptpose_pipeline.datasets.common import (
     require_dir,
 )
 from adaptpose_pipeline.datasets.recording import Recording
+from adaptpose_pipeline.datasets.safe_pickle import load_pickle
+
+log = logging.getLogger(__name__)
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 FPS = 30.0
@@ -256,14 +264,25 @@ def read_3dpw(
     splits: Sequence[str] = SPLITS,
     fps: float = FPS,
 ) -> list[PoseSequence]:
-    """One :class:`PoseSequence` per (pickle, person) under ``<root>/sequenceFiles/<split>/``."""
+    """One :class:`PoseSequence` per (pickle, person) under ``<root>/sequenceFiles/<split>/``.
+
+    A split whose folder is missing is empty (with a warning); if none of ``splits``
+    is present, that is an error.
+    """
     base = require_dir(Path(root), "3DPW root")
     base = require_dir(base / "sequenceFiles", "3DPW sequence files")
-    out: list[PoseSequence] = []
     for split in splits:
         if split not in SPLITS:
             raise ValueError(f"3DPW splits: expected names from {SPLITS}, got {split!r}")
-        folder = require_dir(base / split, f"3DPW split {split!r}")
+    present = [split for split in splits if (base / split).is_dir()]
+    if not present:
+        raise DataError(f"{base}: expected split folders among {list(splits)}, found none of them")
+    for split in splits:
+        if split not in present:
+            log.warning("3DPW: %s has no split folder %r; that split is empty", base, split)
+    out: list[PoseSequence] = []
+    for split in present:
+        folder = base / split
         files = sorted(folder.glob("*.pkl"))
         if not files:
             raise DataError(f"{folder}: expected 3DPW sequence pickles (*.pkl), found none")
@@ -274,8 +293,9 @@ def read_3dpw(
 
 def _load_pickle(path: Path) -> dict:
     try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
+        data = load_pickle(path, encoding="latin1")
+    except DataError:
+        raise
     except Exception as exc:  # truncated or corrupt files raise many kinds of error
         raise DataError(
             f"{path}: expected a 3DPW sequence pickle, could not unpickle it "
