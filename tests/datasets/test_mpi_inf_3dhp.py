@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import h5py
@@ -10,6 +11,7 @@ import pytest
 import scipy.io
 
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
+from adaptpose_pipeline.datasets import native
 from adaptpose_pipeline.datasets.common import DataError
 from adaptpose_pipeline.datasets.mpi_inf_3dhp import (
     FILLED_JOINTS,
@@ -19,13 +21,16 @@ from adaptpose_pipeline.datasets.mpi_inf_3dhp import (
     TEST_TO_H36M,
     TRAIN_TO_H36M,
     TS_INTRINSICS,
+    TS_NAMES,
     TsIntrinsics,
+    read_3dhp,
     read_3dhp_test,
     read_3dhp_train,
     write_3dhp_test,
     write_3dhp_train,
 )
 from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at, to_pose_sequences
+from adaptpose_pipeline.datasets.tables import select, sequences_to_table
 
 # H36M-17 rest pose, metres, z up, facing -y.
 REST = np.array(
@@ -388,3 +393,48 @@ def test_writers_reject_bad_recordings_before_writing(tmp_path):
     with pytest.raises(DataError, match=r"expected a test sequence name .* got 'TS9'"):
         write_3dhp_test(tmp_path, [_test_rec("TS1", _ts_rig("TS1"), np.ones(T, dtype=bool), 1), ts9])
     assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------- parts of a root
+
+
+@pytest.fixture
+def test_only_root(tmp_path):
+    """All six TS folders and a test_info.json beside them, no S1..S8 (as the devbench holds it)."""
+    recs = [_test_rec(ts, _ts_rig(ts), np.ones(T, dtype=bool), i) for i, ts in enumerate(TS_NAMES)]
+    write_3dhp_test(tmp_path, recs)
+    (tmp_path / "mpi_inf_3dhp_test_set" / "test_info.json").write_text("{}")
+    return tmp_path
+
+
+def test_test_only_root_reads_with_an_empty_train_part(test_only_root, caplog):
+    with caplog.at_level(logging.WARNING, logger="adaptpose_pipeline.datasets.mpi_inf_3dhp"):
+        seqs = native.READERS["3dhp"](test_only_root)
+    assert [s.sequence for s in seqs] == list(TS_NAMES) and {s.split for s in seqs} == {"test"}
+    assert any("no training subject folders" in m and "train split is empty" in m for m in caplog.messages)
+
+
+def test_train_only_root_reads_with_an_empty_test_part(train_root, caplog):
+    root, recs = train_root
+    with caplog.at_level(logging.WARNING, logger="adaptpose_pipeline.datasets.mpi_inf_3dhp"):
+        seqs = read_3dhp(root)
+    assert {s.split for s in seqs} == {"train"} and len(seqs) == 5
+    assert any("mpi_inf_3dhp_test_set/ folder; the test split is empty" in m for m in caplog.messages)
+
+
+def test_root_with_neither_part_is_an_error(tmp_path):
+    (tmp_path / "videos").mkdir()
+    with pytest.raises(DataError, match=re.escape(str(tmp_path)) + r": expected 3DHP training subject folders .* found neither"):
+        read_3dhp(tmp_path)
+
+
+def test_test_sequences_split_into_subsets_by_name(test_only_root):
+    table = sequences_to_table(read_3dhp(test_only_root))
+    adapt = select(table, {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS1", "TS2", "TS3"]}, "target_train")
+    evaluate = select(table, {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS4", "TS5", "TS6"]}, "target_test")
+    assert sorted(adapt["sequence"].unique()) == ["TS1", "TS2", "TS3"] and len(adapt) == 3 * T
+    assert sorted(evaluate["sequence"].unique()) == ["TS4", "TS5", "TS6"]
+    with pytest.raises(DataError, match=r"target_test\.sequences: expected names that dataset '3dhp', splits \['test'\] holds .*'TS6'.*found unknown \['TS7'\]"):
+        select(table, {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS1", "TS7"]}, "target_test")
+    with pytest.raises(DataError, match=r"target_train: no frames match \{'dataset': '3dhp', 'splits': \['train'\]\}"):
+        select(table, {"dataset": "3dhp", "splits": ["train"]}, "target_train")

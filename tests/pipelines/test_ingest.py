@@ -1,8 +1,14 @@
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import native
+from adaptpose_pipeline.datasets.common import DATASETS, DataError
+from adaptpose_pipeline.datasets.kedro_io import NativeSource
+from adaptpose_pipeline.datasets.standin import make_recordings
+from adaptpose_pipeline.pipelines.ingest.nodes import ROLES, build_model_input, read_common_form, split_by_role
+from tests.paths import ROOT
 
 
 def _latest(project, pattern):
@@ -63,3 +69,42 @@ def test_missing_raw_folder_names_it(project):
 def test_ingest_other_targets(standin_project, target):
     standin_project.run("--pipeline=ingest", "--params", f"target={target}")
     assert _latest(standin_project, f"data/05_model_input/{target}/target_train.npz/*/target_train.npz").is_file()
+
+
+def _standin_root(tmp_path, dataset, change, split=None):
+    """A small stand-in of ``dataset`` written by the project's own generator and writer."""
+    spec = yaml.safe_load((ROOT / "conf/base/parameters_standin.yml").read_text())["standin"][dataset]
+    change(spec)
+    recordings = [r for r in make_recordings(dataset, spec, 0.2, 0) if split is None or r.split == split]
+    root = tmp_path / dataset
+    native.WRITERS[dataset](root, recordings)
+    return NativeSource(root, dataset, {})
+
+
+def test_3dhp_test_only_root_with_test_sequence_subsets(tmp_path):
+    """The published 3DHP test set alone: adapt on TS1-3, evaluate on TS4-6 (the stricter protocol)."""
+    h36m = _standin_root(tmp_path, "h36m", lambda s: s.update(subjects=["S1", "S9"], actions={"Walking": "walk"}))
+    hp = _standin_root(tmp_path, "3dhp", lambda s: s["train"].update(subjects=["S1"], sequences=["Seq1"]), split="test")
+    assert not list(hp.path.glob("S*")) and (hp.path / "mpi_inf_3dhp_test_set/TS6").is_dir()
+    roles = {
+        "source_train": {"dataset": "h36m", "subjects": ["S1"]},
+        "source_validation": {"dataset": "h36m", "subjects": ["S9"]},
+        "target_train": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS1", "TS2", "TS3"]},
+        "target_test": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS4", "TS5", "TS6"]},
+    }
+    ingest = {"targets": {"3dhp": {**roles, "normalisation": "frobenius"}}}
+    poses = read_common_form(ingest, "3dhp", h36m, hp, None, None)
+    frames = dict(zip(ROLES, split_by_role(poses, ingest, "3dhp")))
+    assert sorted(frames["target_train"]["sequence"].unique()) == ["TS1", "TS2", "TS3"]
+    assert sorted(frames["target_test"]["sequence"].unique()) == ["TS4", "TS5", "TS6"]
+    arrays = build_model_input(frames["target_test"], ingest, "3dhp", "target_test")
+    assert sorted({n.split("/")[2] for n in arrays["seq_name"]}) == ["TS4", "TS5", "TS6"]
+
+    roles = ingest["targets"]["3dhp"]
+    roles["target_test"]["sequences"] = ["TS4", "TS9"]
+    with pytest.raises(DataError, match=r"ingest\.targets\.3dhp\.target_test\.sequences: .* found unknown \['TS9'\]"):
+        split_by_role(poses, ingest, "3dhp")
+    roles["target_test"]["sequences"] = ["TS4"]
+    roles["target_train"] = {"dataset": "3dhp", "splits": ["train"]}
+    with pytest.raises(DataError, match=r"ingest\.targets\.3dhp\.target_train: no frames match"):
+        split_by_role(poses, ingest, "3dhp")

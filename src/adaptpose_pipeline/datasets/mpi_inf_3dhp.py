@@ -1,5 +1,8 @@
 """MPI-INF-3DHP: reader of the native layout, and writer of small stand-ins in it.
 
+A root may hold the training set, the test set or both (:func:`read_3dhp`); a part
+that is absent reads as empty, with a warning.
+
 Training set (:func:`read_3dhp_train`, :func:`write_3dhp_train`)
 ------------------------------------------------------------------
 
@@ -65,6 +68,8 @@ valid_frame    (N, 1)           1 where the frame is annotated, 0 where not
 =============  ===============  ======================================================
 
 The reader also accepts joints as ``(N, 17, k)`` and ``valid_frame`` as ``(N,)``.
+Other datasets in the file (``activity_annotation``...) and other files beside the
+TS folders (such as a ``test_info.json``) are not read.
 Test joints (17), in file order: head_top, neck, right_shoulder, right_elbow,
 right_wrist, left_shoulder, left_elbow, left_wrist, right_hip, right_knee,
 right_ankle, left_hip, left_knee, left_ankle, pelvis, spine, head
@@ -106,6 +111,7 @@ from :data:`TS_INTRINSICS`).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -125,6 +131,8 @@ from adaptpose_pipeline.datasets.common import (
     require_file,
 )
 from adaptpose_pipeline.datasets.recording import CameraRig, Recording
+
+log = logging.getLogger(__name__)
 
 MPI_TRAIN_JOINTS: tuple[str, ...] = (
     "spine3", "spine4", "spine2", "spine", "pelvis", "neck", "head", "head_top",
@@ -182,6 +190,7 @@ NUM_TRAIN_JOINTS = len(MPI_TRAIN_JOINTS)
 NUM_CAMERAS = 14
 TEST_FOLDER = "mpi_inf_3dhp_test_set"
 TS_NAMES: tuple[str, ...] = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
+SUBJECT_PATTERN = r"S\d+"
 _CALIBRATION_HEADER = "Skeletool Camera Calibration File"
 
 
@@ -210,6 +219,34 @@ TS_INTRINSICS: dict[str, TsIntrinsics] = {
 # ----------------------------------------------------------------------------- reading
 
 
+def read_3dhp(
+    root: str | Path,
+    train_fps: float = 25.0,
+    use_universal: bool = False,
+    test_intrinsics: Mapping[str, TsIntrinsics | Mapping] | None = None,
+) -> list[PoseSequence]:
+    """Training (``S*/Seq*``) and test (``mpi_inf_3dhp_test_set/TS*``) sequences.
+
+    Either part may be missing from ``root`` (it is then empty, with a warning); a
+    root with neither is an error.
+    """
+    root = require_dir(Path(root), "3DHP root")
+    has_train = any(p.is_dir() and re.fullmatch(SUBJECT_PATTERN, p.name) for p in root.iterdir())
+    has_test = (root / TEST_FOLDER).is_dir()
+    if not (has_train or has_test):
+        raise DataError(
+            f"{root}: expected 3DHP training subject folders (S1..S8) and/or the test set folder "
+            f"{TEST_FOLDER}/, found neither"
+        )
+    if not has_train:
+        log.warning("3DHP: %s has no training subject folders (S1..S8); the train split is empty", root)
+    if not has_test:
+        log.warning("3DHP: %s has no %s/ folder; the test split is empty", root, TEST_FOLDER)
+    train = read_3dhp_train(root, fps=train_fps, use_universal=use_universal) if has_train else []
+    test = read_3dhp_test(root, intrinsics=test_intrinsics, use_universal=use_universal) if has_test else []
+    return train + test
+
+
 def read_3dhp_train(
     root: str | Path,
     subjects: Iterable[str] | None = None,
@@ -227,7 +264,7 @@ def read_3dhp_train(
     sequences = None if sequences is None else list(sequences)  # used once per subject
     cameras = None if cameras is None else list(cameras)
     out = []
-    for subject in _select_folders(root, subjects, r"S\d+", "3DHP subject folder"):
+    for subject in _select_folders(root, subjects, SUBJECT_PATTERN, "3DHP subject folder"):
         subject_dir = root / subject
         for sequence in _select_folders(subject_dir, sequences, r"Seq\d+", "3DHP sequence folder"):
             out += _read_train_sequence(subject_dir / sequence, subject, sequence, cameras, fps, use_universal)

@@ -70,21 +70,27 @@ def sequence_groups(df: pd.DataFrame):
 
 def select(df: pd.DataFrame, spec: dict, name: str) -> pd.DataFrame:
     """Rows matching ``spec``: ``dataset`` and optional ``splits``, ``subjects``,
-    ``actions`` / ``exclude_actions`` (matched on the action name before a space)."""
-    allowed = {"dataset", "splits", "subjects", "actions", "exclude_actions"}
+    ``sequences`` (whole names, e.g. 3DHP's ``TS1``), ``actions`` / ``exclude_actions``
+    (matched on the sequence name before a space: "Walking 1" is "Walking").
+
+    A subject, sequence or action named in ``spec`` that the dataset's chosen splits do
+    not hold is an error, as is a selection with no frames; both name ``name``.
+    """
+    allowed = {"dataset", "splits", "subjects", "sequences", "actions", "exclude_actions"}
     unknown = set(spec) - allowed
     if unknown:
         raise ValueError(f"{name}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
     mask = df["dataset"] == spec["dataset"]
     if spec.get("splits") is not None:
         mask &= df["split"].isin(spec["splits"])
-    if spec.get("subjects") is not None:
-        mask &= df["subject"].isin([str(s) for s in spec["subjects"]])
-    base = df["sequence"].str.split(" ").str[0]
-    if spec.get("actions") is not None:
-        mask &= base.isin(spec["actions"])
+    action = df["sequence"].str.split(" ").str[0]
+    for key, column in (("subjects", df["subject"]), ("sequences", df["sequence"]), ("actions", action)):
+        if spec.get(key) is not None:
+            wanted = [str(v) for v in spec[key]]
+            _check_known(wanted, column[mask], f"{name}.{key}", spec)
+            mask &= column.isin(wanted)
     if spec.get("exclude_actions") is not None:
-        mask &= ~base.isin(spec["exclude_actions"])
+        mask &= ~action.isin(spec["exclude_actions"])
     out = df[mask].reset_index(drop=True)
     if len(out) == 0:
         raise DataError(
@@ -92,3 +98,11 @@ def select(df: pd.DataFrame, spec: dict, name: str) -> pd.DataFrame:
             f"subjects {sorted(df['subject'].unique())[:12]}, splits {sorted(df['split'].unique())})"
         )
     return out
+
+
+def _check_known(wanted: list[str], available: pd.Series, key: str, spec: dict) -> None:
+    known = sorted(available.unique())
+    missing = [v for v in wanted if v not in known]
+    if missing:
+        where = f"dataset {spec['dataset']!r}" + (f", splits {list(spec['splits'])}" if spec.get("splits") is not None else "")
+        raise DataError(f"{key}: expected names that {where} holds ({known[:24]}), found unknown {missing}")
