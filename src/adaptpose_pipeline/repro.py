@@ -3,7 +3,8 @@
 ``python -m adaptpose_pipeline.repro`` (``make repro-check``) copies the project's
 configuration into two fresh folders, runs the stand-ins and the whole chain for one
 target in each with the same seed, and compares the output hashes in the two runs'
-manifests. It prints the artifacts that differ and exits 1 if any do (0 if none).
+manifests. It prints the artifacts that differ and exits 1 if any do or if the
+manifests list none (0 when all are identical).
 ``--seed-b`` gives the second run another seed, which must make the check fail.
 ``--control-seed N`` adds a third run with seed ``N`` that must differ from the first,
 so the check proves it can fail (exit 2 if the control run comes out identical);
@@ -12,7 +13,7 @@ so the check proves it can fail (exit 2 if the control run comes out identical);
 On CUDA (``--device cuda``) bits are not promised (docs/reliability.md says which
 operations): the check then passes when every overall metric of the two runs agrees
 within ``--tolerance`` (mm for MPJPE-type metrics, x 0.001 for PCK and AUC), and lists
-differing hashes for information only.
+differing hashes for information only. Missing metrics (in either run, or the control) fail it.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"repro-check: {len(a)} artifacts compared (target {args.target}, {args.device})")
     for name in differ:
         print(f"  DIFFERS  {name}: {a.get(name)} vs {b.get(name)}")
+    if bitwise and not (a or b):
+        print("repro-check: FAILED, no artifacts to compare (the runs' manifests list no outputs)")
+        return 1
     if bitwise and differ:
         print(f"repro-check: FAILED, {len(differ)} of {len(set(a) | set(b))} artifacts differ")
         return 1
@@ -129,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("repro-check: OK, identical artifacts")
     if control is not None:
+        if not bitwise and set(control[1]) != set(ma):
+            print(f"repro-check: FAILED, the control run's metrics {sorted(control[1])} are not those of run a {sorted(ma)}")
+            return 1
         # On CUDA hashes differ anyway: the control must move the metrics beyond the tolerance.
         changed = compare_outputs(a, control[0]) if bitwise else metrics_beyond(ma, control[1], args.tolerance)
         what = "artifacts" if bitwise else "metrics beyond the tolerance"
