@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
+from omegaconf import OmegaConf
 
 
 def _project_root() -> Path:
@@ -22,13 +23,36 @@ PROJECT_ROOT = _project_root()
 # user points MLflow elsewhere on purpose.
 os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT / 'mlruns.db'}")
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+LOCAL_ENV = "local"
+
+
+class ProjectConfigLoader(OmegaConfigLoader):
+    """Kedro's loader, except that ``conf/local/globals.yml`` (a user's dataset paths)
+    holds in every environment.
+
+    Kedro reads ``base`` plus one environment, so ``kedro run --env paper`` would drop
+    ``conf/local`` and silently read the stand-ins. Here the globals of a named
+    environment are merged, key by key, over ``base``, and ``conf/local/globals.yml``
+    over both: the paths a user set are the paths every run reads.
+    """
+
+    def __getitem__(self, key: str) -> dict:
+        config = super().__getitem__(key)
+        if key != "globals" or (self.env or self.default_run_env) == LOCAL_ENV or self._protocol != "file":
+            return config
+        local = Path(self.conf_source) / LOCAL_ENV / "globals.yml"
+        if not local.is_file():
+            return config
+        return OmegaConf.to_container(OmegaConf.merge(config, OmegaConf.load(local)), resolve=True)
+
+
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
-    "default_run_env": "local",
-    # conf/paper (and conf/local) override single keys: merge them into the base blocks
-    # instead of replacing whole top-level blocks.
-    "merge_strategy": {"parameters": "soft"},
+    "default_run_env": LOCAL_ENV,
+    # conf/paper and conf/local override single keys (e.g. only `paths.h36m`): merge them
+    # into the base blocks instead of replacing whole top-level blocks.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
 
 from adaptpose_pipeline.hooks import ManifestHook, ParameterCheckHook  # noqa: E402
