@@ -1,5 +1,8 @@
+import warnings
+
 import numpy as np
 import pytest
+from scipy.spatial import procrustes
 from scipy.spatial.transform import Rotation
 
 from adaptpose_pipeline.core import metrics
@@ -31,10 +34,98 @@ def test_p_mpjpe_refuses_reflections(poses):
     assert metrics.p_mpjpe(mirrored, poses) > 0.01
 
 
+def test_procrustes_fit_of_a_mirror_image_is_the_best_proper_similarity(poses):
+    """A mirrored pose cannot be fitted exactly; the fit must still be the least-squares
+    optimum among proper similarities: residuals sum to zero (translation), exert no
+    torque about the centroid (rotation), are orthogonal to the fitted pose (scale), and
+    the fitted pose keeps the prediction's handedness."""
+    mirrored = poses * np.array([-1.0, 1.0, 1.0])
+    aligned = metrics.procrustes_align(mirrored, poses)
+    arm = aligned - poses.mean(1, keepdims=True)
+    residual = aligned - poses
+    np.testing.assert_allclose(residual.sum(1), 0, atol=1e-10)
+    np.testing.assert_allclose(np.cross(arm, residual).sum(1), 0, atol=1e-10)
+    np.testing.assert_allclose((arm * residual).sum((1, 2)), 0, atol=1e-10)
+
+    def handedness(x):
+        return np.sign(np.linalg.det(x[:, 1:4] - x[:, :1]))
+
+    np.testing.assert_array_equal(handedness(aligned), handedness(mirrored))
+
+
 def test_n_mpjpe_removes_scale_only(poses):
     assert metrics.n_mpjpe(0.5 * poses, poses) == pytest.approx(0.0, abs=1e-12)
     R = Rotation.from_euler("z", 40, degrees=True).as_matrix()
     assert metrics.n_mpjpe(poses @ R.T, poses) > 0.01
+
+
+def test_p_mpjpe_hand_value_rectangle_onto_square():
+    # The best similarity maps the rectangle (1, 3) onto the unit square by symmetry: no
+    # rotation, scale s minimising 2(s - 1)^2 + 2(3s - 1)^2, i.e. s = 4/10. The joints
+    # land 0.6 (x) and 0.2 (y) away: P-MPJPE 0.4. N-MPJPE (root = joint 0, the scale
+    # s = (p . g) / (p . p) = 0.4 too) and plain MPJPE, by hand as well.
+    gt = np.array([[[1.0, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]]])
+    pred = np.array([[[1.0, 0, 0], [0, 3, 0], [-1, 0, 0], [0, -3, 0]]]) + [5.0, -2.0, 1.0]
+    np.testing.assert_allclose(metrics.joint_errors(pred, gt, "procrustes"), [[0.6, 0.2, 0.6, 0.2]], atol=1e-12)
+    assert metrics.p_mpjpe(pred, gt) == pytest.approx(0.4)
+    # Root-aligned: gt rows (0,0), (-1,1), (-2,0), (-1,-1); pred rows (0,0), (-1,3), (-2,0),
+    # (-1,-3); p.g = 0+4+4+4 = 12, p.p = 0+10+4+10 = 24, s = 1/2: errors 0, |(-.5,1.5)-(-1,1)|,
+    # |(-1,0)-(-2,0)|, same as the 2nd: 0, sqrt(.5), 1, sqrt(.5).
+    assert metrics.n_mpjpe(pred, gt) == pytest.approx((2 * np.sqrt(0.5) + 1) / 4)
+    assert metrics.mpjpe(pred, gt) == pytest.approx((0 + 2 + 0 + 2) / 4)
+
+
+def test_n_mpjpe_hand_value_triangle():
+    gt = np.array([[[0.0, 0, 0], [1, 0, 0], [0, 2, 0]]])
+    pred = np.array([[[0.0, 0, 0], [3, 0, 0], [0, 1, 0]]])
+    # s = (3 + 2) / (9 + 1) = 0.5: joints at (1.5, 0) and (0, 0.5), errors 0, 0.5, 1.5.
+    assert metrics.n_mpjpe(pred, gt) == pytest.approx(2 / 3)
+    assert metrics.mpjpe(pred, gt) == pytest.approx(1.0)
+
+
+def test_p_mpjpe_agrees_with_scipy_procrustes(poses):
+    """scipy standardises both poses (centred, unit Frobenius norm) and fits the second
+    onto the first: our aligned prediction is scipy's fitted one scaled back by the
+    ground truth's norm and moved to its centroid, so the per-joint errors are scipy's
+    times that norm (and their squares sum to its disparity times the norm squared)."""
+    rng = np.random.default_rng(1)
+    R = Rotation.from_euler("xyz", [20, -35, 70], degrees=True).as_matrix()
+    pred = 0.8 * poses @ R.T + [0.3, 0.1, 4.0] + rng.normal(0, 0.03, poses.shape)
+    errors = metrics.joint_errors(pred, poses, "procrustes")
+    aligned = metrics.procrustes_align(pred, poses)
+    for i in range(len(poses)):
+        g0 = poses[i] - poses[i].mean(0)
+        norm_g = np.linalg.norm(g0)
+        std_gt, fitted, disparity = procrustes(poses[i], pred[i])
+        np.testing.assert_allclose(aligned[i], fitted * norm_g + poses[i].mean(0), atol=1e-10)
+        np.testing.assert_allclose(errors[i], np.linalg.norm(fitted - std_gt, axis=-1) * norm_g, atol=1e-10)
+        assert (errors[i] ** 2).sum() == pytest.approx(disparity * norm_g**2)
+    assert metrics.p_mpjpe(pred, poses) == pytest.approx(errors.mean())
+    assert 0.01 < metrics.p_mpjpe(pred, poses) < metrics.mpjpe(pred, poses)
+
+
+def test_collapsed_poses_give_defined_errors_without_warnings(poses):
+    collapsed = np.repeat(poses[:, :1], 17, axis=1)  # every joint on the root
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = metrics.joint_errors(collapsed, poses, "procrustes")
+        n = metrics.joint_errors(collapsed, poses, "scale")
+        g = metrics.joint_errors(poses, collapsed, "procrustes")
+        summary = metrics.summarise(collapsed, poses, H36M17_JOINTS)
+    # Best similarity fit: scale 0, every joint on the ground truth's centroid.
+    np.testing.assert_allclose(p, np.linalg.norm(poses - poses.mean(1, keepdims=True), axis=-1), atol=1e-12)
+    # Best scale: any, the prediction stays on the root: its N-MPJPE is its MPJPE.
+    np.testing.assert_allclose(n, metrics.joint_errors(collapsed, poses, "root"), atol=1e-12)
+    # A collapsed ground truth is matched exactly by scale 0.
+    np.testing.assert_allclose(g, 0.0, atol=1e-12)
+    assert all(np.isfinite(v) for v in summary["overall"].values())
+    # One collapsed frame among good ones leaves the others' errors alone.
+    mixed = poses.copy()
+    mixed[3] = collapsed[3]
+    np.testing.assert_allclose(np.delete(metrics.joint_errors(mixed, poses, "procrustes"), 3, 0), 0, atol=1e-9)
+    # Unit-square hand value: every joint 1 from the centroid.
+    square = np.array([[[1.0, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]]])
+    assert metrics.p_mpjpe(np.zeros_like(square), square) == pytest.approx(1.0)
 
 
 def test_pck_and_auc_on_hand_made_errors():

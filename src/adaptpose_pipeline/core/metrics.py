@@ -7,6 +7,11 @@ given: the caller decides which frames are valid and says so in the protocol.
 - MPJPE: Euclidean joint error after aligning the roots.
 - P-MPJPE: after a similarity Procrustes fit per frame (rotation, scale, translation).
 - N-MPJPE: after a least-squares scale per frame (roots aligned).
+
+A collapsed prediction (every joint at one point) is scored, not NaN: its best
+similarity fit is scale 0, all joints on the ground truth's centroid, so its P-MPJPE is
+the ground truth's mean joint distance to its centroid; its best scale leaves it on the
+root, so its N-MPJPE is its MPJPE. A collapsed ground truth gets scale 0 the same way.
 - PCK@t: share of joints with error below ``t`` (strict, as the 3DHP evaluation).
 - AUC: mean PCK over thresholds ``0, 5, ..., 150`` mm.
 """
@@ -37,14 +42,23 @@ def root_align(x: np.ndarray, root: int = 0) -> np.ndarray:
     return x - x[..., root : root + 1, :]
 
 
+def _safe(norm: np.ndarray) -> np.ndarray:
+    """``norm`` with zeros replaced by 1, to divide by: a zero-size pose stays zero."""
+    return np.where(norm > 0, norm, 1.0)
+
+
 def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Similarity transform of each ``pred`` pose ``(..., J, 3)`` onto ``gt``."""
+    """Similarity transform of each ``pred`` pose ``(..., J, 3)`` onto ``gt``.
+
+    A pose with all joints on one point (``pred`` or ``gt``) gets scale 0: ``pred``
+    then lands on ``gt``'s centroid, the best fit there is.
+    """
     mu_p = pred.mean(-2, keepdims=True)
     mu_g = gt.mean(-2, keepdims=True)
     p0, g0 = pred - mu_p, gt - mu_g
     norm_p = np.sqrt((p0**2).sum((-2, -1), keepdims=True))
     norm_g = np.sqrt((g0**2).sum((-2, -1), keepdims=True))
-    p0, g0 = p0 / norm_p, g0 / norm_g
+    p0, g0 = p0 / _safe(norm_p), g0 / _safe(norm_g)
     H = p0.swapaxes(-1, -2) @ g0
     U, s, Vt = np.linalg.svd(H)
     V = Vt.swapaxes(-1, -2)
@@ -56,14 +70,15 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     s = s.copy()
     s[..., -1] *= sign
     R = V @ U.swapaxes(-1, -2)
-    scale = (s.sum(-1)[..., None, None]) * norm_g / norm_p
+    scale = (s.sum(-1)[..., None, None]) * norm_g / _safe(norm_p)  # 0 when either pose is collapsed
     return scale * (pred - mu_p) @ R.swapaxes(-1, -2) + mu_g
 
 
 def scale_align(pred: np.ndarray, gt: np.ndarray, root: int = 0) -> np.ndarray:
-    """Root-aligned ``pred`` times its least-squares scale onto root-aligned ``gt``."""
+    """Root-aligned ``pred`` times its least-squares scale onto root-aligned ``gt``
+    (a prediction with every joint on the root stays there)."""
     p, g = root_align(pred, root), root_align(gt, root)
-    scale = (p * g).sum((-2, -1), keepdims=True) / (p * p).sum((-2, -1), keepdims=True)
+    scale = (p * g).sum((-2, -1), keepdims=True) / _safe((p * p).sum((-2, -1), keepdims=True))
     return scale * p
 
 
@@ -86,10 +101,15 @@ def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean joint error after each frame's best similarity fit (rotation, scale,
+    translation; no reflection). A collapsed ``pred`` (all joints on one point) scores
+    the mean distance of ``gt``'s joints to their centroid (the fit with scale 0)."""
     return float(joint_errors(pred, gt, "procrustes").mean())
 
 
 def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean joint error after each frame's least-squares scale, roots aligned. A
+    collapsed ``pred`` (all joints on the root) scores its MPJPE."""
     return float(joint_errors(pred, gt, "scale").mean())
 
 
