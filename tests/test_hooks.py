@@ -102,3 +102,28 @@ def test_paper_environment_parameters_pass():
     assert paper["ingest"]["targets"]["ski"]["normalisation"] == "frobenius"
     for target in ("h36m", "3dhp", "3dpw", "ski"):
         check_parameters({**paper, "target": target})
+
+
+@pytest.mark.parametrize("value", ["/data/human36m", "data/02_intermediate/h36m", "data/01_raw", "data/01_raw/../../x", None])
+def test_stand_in_folders_must_lie_under_data_01_raw(value):
+    from adaptpose_pipeline.hooks import check_standin_paths
+
+    good = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["globals"]["standin_paths"]
+    check_standin_paths(good)
+    with pytest.raises(ValueError, match="standin_paths.h36m: expected a folder under data/01_raw/"):
+        check_standin_paths({**good, "h36m": value})
+
+
+def test_data_kind_per_dataset(tmp_path):
+    from kedro.io import DataCatalog
+
+    from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeDataset
+    from adaptpose_pipeline.hooks import data_kinds
+
+    for name in ("standin", "real"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "standin" / STANDIN_MARKER).write_text("{}")
+    (tmp_path / "real" / "labels.h5").write_bytes(b"")
+    folders = {"h36m": "standin", "3dhp": "real", "ski": "not_mounted"}
+    catalog = DataCatalog(datasets={f"raw_{ds}": NativeDataset(path=str(tmp_path / f), dataset=ds) for ds, f in folders.items()})
+    assert data_kinds(catalog) == {"h36m": "standin", "3dhp": "real", "ski": "missing"}

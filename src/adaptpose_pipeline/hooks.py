@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from kedro.framework.hooks import hook_impl
 
@@ -50,6 +50,28 @@ def check_parameters(params: dict) -> None:
         from adaptpose_pipeline.pipelines.export.nodes import check_export_params
 
         check_export_params(params["export"])
+
+
+STANDIN_ROOT = ("data", "01_raw")
+
+
+def check_standin_paths(standin_paths: dict) -> None:
+    """Every stand-in folder must be a folder of its own under ``data/01_raw``: the stand-in
+    generator writes nowhere else, so a real dataset's path is never filled with
+    synthetic data (``paths`` is where real data go)."""
+    for ds in DATASETS:
+        value = (standin_paths or {}).get(ds)
+        parts = PurePosixPath(str(value)).parts if isinstance(value, str) else ()
+        if parts[:2] != STANDIN_ROOT or len(parts) < 3 or ".." in parts:
+            raise ValueError(
+                f"standin_paths.{ds}: expected a folder under {'/'.join(STANDIN_ROOT)}/ (the stand-in "
+                f"generator writes only there; set real data with paths.{ds}), got {value!r}"
+            )
+
+
+def data_kinds(catalog) -> dict[str, str]:
+    """Per dataset, what its ``raw_<dataset>`` folder holds: ``standin``, ``real`` or ``missing``."""
+    return {ds: catalog.get(f"raw_{ds}").load().kind for ds in DATASETS if f"raw_{ds}" in catalog}
 
 
 def _check_checkpoints(ckpt) -> None:
@@ -122,6 +144,7 @@ def _check_ablation_rows(params: dict, target: str) -> None:
 class ParameterCheckHook:
     @hook_impl
     def after_context_created(self, context) -> None:
+        check_standin_paths(context.config_loader["globals"].get("standin_paths"))
         check_parameters(context.params)
 
 
@@ -164,6 +187,8 @@ class ManifestHook:
             return out
 
         manifest = build_manifest(run_params, self._params, hashes(self._loaded - self._saved), hashes(self._saved), self._project)
+        kinds = data_kinds(catalog)
+        manifest["data_kind"] = kinds
         body = json.dumps(manifest, indent=1, sort_keys=False, default=str).encode()
         path = self._project / "data" / "08_reporting" / "manifests" / f"{run_params.get('run_id') or 'run'}.json"
         atomic_write(path, lambda fh: fh.write(body))
@@ -171,6 +196,7 @@ class ManifestHook:
             import mlflow
 
             if mlflow.active_run() is not None:
+                mlflow.set_tags({f"data_kind.{ds}": kind for ds, kind in kinds.items()})
                 mlflow.log_dict(manifest, "manifest.json")
                 for name in sorted(self._saved):
                     path = dataset_path(catalog.get(name)) if name in catalog else None

@@ -5,9 +5,15 @@ import yaml
 
 from adaptpose_pipeline.datasets import native
 from adaptpose_pipeline.datasets.common import DATASETS, DataError
-from adaptpose_pipeline.datasets.kedro_io import NativeSource
+from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeSource
 from adaptpose_pipeline.datasets.standin import make_recordings
-from adaptpose_pipeline.pipelines.ingest.nodes import ROLES, build_model_input, read_common_form, split_by_role
+from adaptpose_pipeline.pipelines.ingest.nodes import (
+    ROLES,
+    build_model_input,
+    read_common_form,
+    split_by_role,
+    warn_standin_at_real_path,
+)
 from tests.paths import ROOT
 
 
@@ -93,7 +99,7 @@ def test_3dhp_test_only_root_with_test_sequence_subsets(tmp_path):
         "target_test": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS4", "TS5", "TS6"]},
     }
     ingest = {"targets": {"3dhp": {**roles, "normalisation": "frobenius"}}}
-    poses = read_common_form(ingest, "3dhp", h36m, hp, None, None)
+    poses = read_common_form(ingest, "3dhp", raw_h36m=h36m, raw_3dhp=hp)
     frames = dict(zip(ROLES, split_by_role(poses, ingest, "3dhp")))
     assert sorted(frames["target_train"]["sequence"].unique()) == ["TS1", "TS2", "TS3"]
     assert sorted(frames["target_test"]["sequence"].unique()) == ["TS4", "TS5", "TS6"]
@@ -108,3 +114,48 @@ def test_3dhp_test_only_root_with_test_sequence_subsets(tmp_path):
     roles["target_train"] = {"dataset": "3dhp", "splits": ["train"]}
     with pytest.raises(DataError, match=r"ingest\.targets\.3dhp\.target_train: no frames match"):
         split_by_role(poses, ingest, "3dhp")
+
+
+def test_warns_when_a_set_path_holds_stand_in_data(tmp_path, caplog):
+    """A real path that points at stand-in data (a copy, or the stand-in folder by another
+    name) is named in a warning; the stand-in folder itself and real data are not."""
+    standin = tmp_path / "data/01_raw/ski"
+    copied = tmp_path / "datasets/ski"
+    real = tmp_path / "real/ski"
+    for folder in (standin, copied, real):
+        folder.mkdir(parents=True)
+    for folder in (standin, copied):
+        (folder / STANDIN_MARKER).write_text("{}")
+    default = NativeSource(standin, "ski", {})
+    with caplog.at_level("WARNING"):
+        warn_standin_at_real_path(NativeSource(standin, "ski", {}), default)
+        warn_standin_at_real_path(NativeSource(real, "ski", {}), default)
+        assert not caplog.records
+        warn_standin_at_real_path(NativeSource(copied, "ski", {}), default)
+    (record,) = caplog.records
+    assert str(copied) in record.getMessage() and "paths.ski" in record.getMessage()
+    assert "stand-in" in record.getMessage()
+
+
+@pytest.mark.slow
+def test_standin_never_writes_a_configured_path_and_runs_record_the_data_kind(project):
+    """With paths.ski set to a folder that is not there (a typo, a disk not mounted), the
+    stand-in goes to data/01_raw/ski only; the run records each dataset's kind."""
+    import json
+
+    import mlflow
+
+    real = project.path / "not_mounted" / "ski"
+    (project.path / "conf/local/globals.yml").write_text(f"paths:\n  ski: {real}\n")
+    project.run("--pipeline=standin", "--nodes=generate_standin_ski", "--params", "standin.scale=0.1")
+    assert not (project.path / "not_mounted").exists()
+    assert (project.path / "data/01_raw/ski" / STANDIN_MARKER).is_file()
+    (manifest,) = (project.path / "data/08_reporting/manifests").glob("*.json")
+    assert json.loads(manifest.read_text())["data_kind"] == {"h36m": "missing", "3dhp": "missing", "3dpw": "missing", "ski": "missing"}
+
+    (project.path / "conf/local/globals.yml").write_text("paths: {}\n")
+    project.run("--pipeline=standin", "--nodes=generate_standin_ski", "--params", "standin.scale=0.1")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.path / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("adaptpose/3dhp").experiment_id
+    (run, _) = client.search_runs([experiment], order_by=["attributes.start_time DESC"])
+    assert run.data.tags["data_kind.ski"] == "standin" and run.data.tags["data_kind.h36m"] == "missing"

@@ -29,6 +29,16 @@ from adaptpose_pipeline.datasets import native
 
 log = logging.getLogger(__name__)
 STANDIN_MARKER = ".standin.json"
+DATA_KINDS = ("standin", "real", "missing")
+
+
+def data_kind(path: Path) -> str:
+    """``standin`` (a folder the stand-in generator wrote: it holds the marker),
+    ``real`` (any other folder) or ``missing`` (no folder at ``path``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return "missing"
+    return "standin" if (path / STANDIN_MARKER).is_file() else "real"
 
 
 def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
@@ -132,8 +142,14 @@ class NativeSource:
     def __init__(self, path: Path, dataset: str, load_args: dict):
         self.path, self.dataset, self.load_args = Path(path), dataset, dict(load_args)
 
-    def read(self) -> list:
-        return native.READERS[self.dataset](self.path, **self.load_args)
+    def read(self, **options) -> list:
+        """The common form; ``options`` override the catalog's ``load_args``."""
+        return native.READERS[self.dataset](self.path, **{**self.load_args, **options})
+
+    @property
+    def kind(self) -> str:
+        """See :func:`data_kind`."""
+        return data_kind(self.path)
 
     def __repr__(self) -> str:
         return f"NativeSource({self.dataset!r}, {str(self.path)!r})"
@@ -143,8 +159,9 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
     """A dataset folder in its native published layout.
 
     ``load`` returns a :class:`NativeSource`, whose ``read()`` runs the dataset's
-    reader and returns the common form (``list[PoseSequence]``). ``save`` takes stand-in ``list[Recording]`` and writes
-    them in the native layout, into a temporary folder that replaces ``path`` once
+    reader and returns the common form (``list[PoseSequence]``). ``save`` takes stand-in
+    ``list[Recording]`` and writes them in the native layout (the catalog saves only its
+    ``standin_<dataset>`` entries, whose folders lie under ``data/01_raw``), into a temporary folder that replaces ``path`` once
     complete. A folder that holds real data (anything not written by the stand-in
     generator, which leaves a ``.standin.json`` marker) is never overwritten: the save
     is skipped with a warning and the real data is what loads.

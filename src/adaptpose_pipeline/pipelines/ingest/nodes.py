@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from adaptpose_pipeline.datasets.common import DATASETS
-from adaptpose_pipeline.datasets.kedro_io import NativeSource
+from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeSource
 from adaptpose_pipeline.datasets.model_input import build_arrays
 from adaptpose_pipeline.datasets.tables import select, sequences_to_table
 
@@ -30,17 +30,31 @@ def target_config(ingest: dict, target: str) -> dict:
     return cfg
 
 
-def read_common_form(
-    ingest: dict, target: str, raw_h36m: NativeSource, raw_3dhp: NativeSource, raw_3dpw: NativeSource, raw_ski: NativeSource
-) -> pd.DataFrame:
-    """Read and validate the datasets the target's roles name; one frame table."""
+def warn_standin_at_real_path(source: NativeSource, standin: NativeSource) -> None:
+    """A configured path (not the stand-in folder) that holds stand-in data: say so."""
+    if source.path.resolve() != standin.path.resolve() and source.kind == "standin":
+        log.warning(
+            "%s: paths.%s is set to a folder that holds stand-in data (it has the %s marker "
+            "of the stand-in generator), not the real dataset; this run uses synthetic %s data.",
+            source.path, source.dataset, STANDIN_MARKER, source.dataset,
+        )
+
+
+def read_common_form(ingest: dict, target: str, **sources: NativeSource) -> pd.DataFrame:
+    """Read and validate the datasets the target's roles name; one frame table.
+
+    ``sources``: ``raw_<dataset>``, the folders to read (globals ``paths``), and
+    optionally ``standin_<dataset>``, the stand-in folders (globals ``standin_paths``):
+    a path set elsewhere is meant to hold real data, and a warning says when it does not."""
     cfg = target_config(ingest, target)
-    sources = {"h36m": raw_h36m, "3dhp": raw_3dhp, "3dpw": raw_3dpw, "ski": raw_ski}
     needed = sorted({cfg[role]["dataset"] for role in ROLES})
+    raw = {name: sources[f"raw_{name}"] for name in needed}
     sequences = []
     for name in needed:
-        read = sources[name].read()
-        log.info("read %d sequences (%d frames) of %s from %s", len(read), sum(s.num_frames for s in read), name, sources[name].path)
+        if f"standin_{name}" in sources:
+            warn_standin_at_real_path(raw[name], sources[f"standin_{name}"])
+        read = raw[name].read()
+        log.info("read %d sequences (%d frames) of %s from %s", len(read), sum(s.num_frames for s in read), name, raw[name].path)
         sequences += read
     return sequences_to_table(sequences)
 

@@ -2,6 +2,7 @@ from functools import partial
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from adaptpose_pipeline.datasets.common import DATASETS
 from adaptpose_pipeline.pipelines.ingest.nodes import ROLES, build_model_input, read_common_form, split_by_role
 
 
@@ -9,7 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
     nodes = [
         node(
             read_common_form,
-            inputs=["params:ingest", "params:target", "raw_h36m", "raw_3dhp", "raw_3dpw", "raw_ski"],
+            # Every dataset's folder is an input (lineage shows them all; only the target's
+            # are read); the stand-in folders too, so that in the default run the stand-ins
+            # are written before anything reads them.
+            inputs={
+                "ingest": "params:ingest",
+                "target": "params:target",
+                **{f"{kind}_{ds}": f"{kind}_{ds}" for kind in ("raw", "standin") for ds in DATASETS},
+            },
             outputs="poses",
             name="read_common_form",
         ),

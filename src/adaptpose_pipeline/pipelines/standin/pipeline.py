@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             node(
                 partial(generate_standin, dataset=ds),
                 inputs=["params:standin", "params:seed"],
-                outputs=[f"raw_{ds}", f"standin_summary_{ds}"],
+                outputs=[f"standin_{ds}", f"standin_summary_{ds}"],
                 name=f"generate_standin_{ds}",
                 tags=["standin"],
             )
