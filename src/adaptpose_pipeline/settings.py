@@ -34,10 +34,18 @@ class ProjectConfigLoader(OmegaConfigLoader):
     ``conf/local`` and silently read the stand-ins. Here the globals of a named
     environment are merged, key by key, over ``base``, and ``conf/local/globals.yml``
     over both: the paths a user set are the paths every run reads.
+
+    Parameters given on the command line (``--params``) also beat the per-target blocks
+    (``<pipeline>.targets.<target>``): see ``pipelines.config.command_line_wins``.
     """
 
     def __getitem__(self, key: str) -> dict:
         config = super().__getitem__(key)
+        if key == "parameters":
+            # A value given on the command line beats a per-target block's.
+            from adaptpose_pipeline.pipelines.config import command_line_wins
+
+            return command_line_wins(config, self.runtime_params)
         if key != "globals" or (self.env or self.default_run_env) == LOCAL_ENV or self._protocol != "file":
             return config
         local = Path(self.conf_source) / LOCAL_ENV / "globals.yml"
