@@ -21,17 +21,36 @@ PACKAGES = ("torch", "numpy", "pandas", "pyarrow", "kedro", "kedro-datasets", "k
 
 
 def hash_path(path: Path) -> str | None:
-    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted)."""
+    """SHA-256 of a file, or of a folder's files (relative names and contents, sorted).
+
+    Symbolic links are followed, to files and to folders alike (a raw dataset folder
+    often links to where the data really lives); a link back to a folder above it is
+    not followed again."""
     path = Path(path)
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
     if path.is_dir():
         h = hashlib.sha256()
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        for f in sorted(_files_under(path)):
             h.update(str(f.relative_to(path)).encode())
             h.update(hashlib.sha256(f.read_bytes()).digest())
         return h.hexdigest()
     return None
+
+
+def _files_under(folder: Path, above: frozenset = frozenset()) -> list[Path]:
+    """Every file under ``folder``, through symbolic links; ``above``: the real paths of
+    the folders above it (``Path.rglob`` does not descend into linked folders)."""
+    real = folder.resolve()
+    if real in above:
+        return []
+    out = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            out += _files_under(entry, above | {real})
+        elif entry.is_file():
+            out.append(entry)
+    return out
 
 
 def dataset_path(dataset) -> Path | None:
