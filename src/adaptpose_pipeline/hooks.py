@@ -148,6 +148,25 @@ class ParameterCheckHook:
         check_parameters(context.params)
 
 
+class ProtocolHook:
+    """Logs each saved metrics file's protocol (joint set, 3D coordinates, frame count,
+    averaging) as the MLflow params ``protocol.<key>`` of the run."""
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data, node) -> None:
+        if not dataset_name.startswith("metrics_") or not isinstance(data, dict) or "protocol" not in data:
+            return
+        from adaptpose_pipeline.reporting.evaluation import protocol_params
+
+        try:
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.log_params(protocol_params(data))
+        except Exception as exc:  # the metrics file on disk is what counts
+            logging.getLogger(__name__).warning("protocol of %s not logged to MLflow: %s", dataset_name, exc)
+
+
 class ManifestHook:
     """Writes a run manifest (see ``adaptpose_pipeline.manifest``) after each run."""
 

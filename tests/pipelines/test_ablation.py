@@ -47,3 +47,15 @@ def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standi
 def test_report_without_ablation_runs_says_what_to_run(project):
     out = project.run("--pipeline=report", "--params", "target=ski", check=False)
     assert out.returncode != 0 and "no ablation runs for target 'ski'" in out.text and "--pipeline=ablation" in out.text
+
+
+def test_report_states_the_rows_protocol_and_flags_a_difference():
+    from adaptpose_pipeline.pipelines.report.nodes import ablation_markdown
+
+    row = {"table": 6, "label": "BG1", "kedro_run": "r", "mpjpe": 90.0, "p_mpjpe": 60.0, "pck150": 0.8, "auc": 0.4,
+           "paper_mpjpe": 80.0, "paper_p_mpjpe": None, "paper_pck150": 0.9, "paper_auc": 0.5,
+           "joint_set": "h36m16", "coordinates": "univ_annot3", "frames": "24688", "averaging": "per frame, over valid frames"}
+    same = ablation_markdown(pd.DataFrame([row, {**row, "label": "BG2", "mpjpe": 85.0}]), "3dhp")
+    assert "Protocol: joint_set h36m16, coordinates univ_annot3, frames 24688, averaging per frame, over valid frames." in same
+    mixed = ablation_markdown(pd.DataFrame([row, {**row, "label": "BG2", "coordinates": "annot3"}]), "3dhp")
+    assert "**rows differ in coordinates**: joint_set h36m16, coordinates annot3 / univ_annot3" in mixed

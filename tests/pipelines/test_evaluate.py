@@ -47,6 +47,7 @@ def tiny_target_test() -> dict:
         "seq_start": np.array([0, 40]),
         "seq_length": lengths,
         "seq_name": np.array(["3dhp/TS1/TS1/cam0", "3dhp/TS5/TS5/cam0"]),
+        "coordinates": np.array(["univ_annot3"]),
     }
 
 
@@ -82,6 +83,7 @@ def test_evaluate_writes_metrics_plots_and_mlflow_metrics(project):
     validate_metrics(metrics)
     assert (metrics["target"], metrics["model"], metrics["source"]) == ("3dhp", "baseline", "h36m")
     assert metrics["protocol"]["frames"] == int(arrays["valid"].sum()) == 61
+    assert (metrics["protocol"]["joint_set"], metrics["protocol"]["coordinates"]) == ("h36m17", "univ_annot3")
     assert set(metrics["per_sequence"]) == set(arrays["seq_name"])
     # The same lifter and arrays, scored in this process, give the same numbers.
     pred = predict_sequences(LifterCheckpoint.from_payload(lifter).model("cpu"), arrays, resolve_device("cpu"))
@@ -95,6 +97,9 @@ def test_evaluate_writes_metrics_plots_and_mlflow_metrics(project):
     assert {f"baseline_{k}" for k in OVERALL} <= set(logged)
     assert logged["baseline_mpjpe"] == pytest.approx(metrics["overall"]["mpjpe"])
     assert logged["baseline_auc"] == pytest.approx(metrics["overall"]["auc"])
+    params = run.data.params
+    assert (params["protocol.joint_set"], params["protocol.coordinates"], params["protocol.frames"]) == ("h36m17", "univ_annot3", "61")
+    assert params["protocol.averaging"] == "per frame, over valid frames"
 
 
 def test_bad_evaluate_parameter_fails_naming_it_before_anything_is_written(project):

@@ -159,3 +159,47 @@ def test_standin_never_writes_a_configured_path_and_runs_record_the_data_kind(pr
     experiment = client.get_experiment_by_name("adaptpose/3dhp").experiment_id
     (run, _) = client.search_runs([experiment], order_by=["attributes.start_time DESC"])
     assert run.data.tags["data_kind.ski"] == "standin" and run.data.tags["data_kind.h36m"] == "missing"
+
+
+def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path):
+    """ingest.targets.3dhp.coordinates picks annot3 or univ_annot3 (here written 0.9 times
+    the size about the pelvis); the arrays record which."""
+    from adaptpose_pipeline.datasets import mpi_inf_3dhp
+
+    h36m = _standin_root(tmp_path, "h36m", lambda s: s.update(subjects=["S1", "S9"], actions={"Walking": "walk"}))
+    spec = yaml.safe_load((ROOT / "conf/base/parameters_standin.yml").read_text())["standin"]["3dhp"]
+    recordings = [r for r in make_recordings("3dhp", spec, 0.2, 0) if r.split == "test"]
+    mpi_inf_3dhp.write_3dhp_test(tmp_path / "3dhp", recordings, universal_scale=0.9)
+    hp = NativeSource(tmp_path / "3dhp", "3dhp", {})
+    cfg = {
+        "source_train": {"dataset": "h36m", "subjects": ["S1"]},
+        "source_validation": {"dataset": "h36m", "subjects": ["S9"]},
+        "target_train": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS1"]},
+        "target_test": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS4"]},
+        "normalisation": "frobenius",
+    }
+    arrays = {}
+    for coordinates in ("annot3", "univ_annot3"):
+        ingest = {"targets": {"3dhp": {**cfg, "coordinates": coordinates}}}
+        frames = dict(zip(ROLES, split_by_role(read_common_form(ingest, "3dhp", raw_h36m=h36m, raw_3dhp=hp), ingest, "3dhp")))
+        arrays[coordinates] = build_model_input(frames["target_test"], ingest, "3dhp", "target_test")
+        assert arrays[coordinates]["coordinates"].tolist() == [coordinates]
+        assert build_model_input(frames["source_train"], ingest, "3dhp", "source_train")["coordinates"].tolist() == ["positions_3d"]
+    assert np.allclose(arrays["univ_annot3"]["pose_3d"], 0.9 * arrays["annot3"]["pose_3d"], atol=1e-5)
+    assert np.array_equal(arrays["univ_annot3"]["pose_2d"], arrays["annot3"]["pose_2d"])  # 2D stays annot2
+
+
+@pytest.mark.parametrize(
+    "target, change, message",
+    [
+        ("3dhp", {"coordinates": "univ"}, r"ingest.targets.3dhp.coordinates: expected one of \['annot3', 'univ_annot3'\]"),
+        ("ski", {"coordinates": "univ_annot3"}, "ingest.targets.ski.coordinates: only 3DHP"),
+    ],
+)
+def test_bad_coordinates_are_named(target, change, message):
+    from adaptpose_pipeline.pipelines.ingest.nodes import target_config
+
+    ingest = yaml.safe_load((ROOT / "conf/base/parameters_ingest.yml").read_text())["ingest"]
+    ingest["targets"][target].update(change)
+    with pytest.raises(ValueError, match=message):
+        target_config(ingest, target)

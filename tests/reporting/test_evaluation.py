@@ -11,6 +11,7 @@ from adaptpose_pipeline.reporting.evaluation import (
     check_params,
     evaluate_predictions,
     pick_frames,
+    protocol_params,
     select_joints,
     validate_metrics,
 )
@@ -89,11 +90,21 @@ def test_16_joint_set_drops_the_neck(pred, arrays):
 def test_protocol_layout(pred, arrays):
     p = evaluate_predictions(pred, arrays)["protocol"]
     assert p == {
-        "joints": 17, "joint_set": "h36m17", "averaging": "frames", "frames": 4, "root": "hip",
+        "joints": 17, "joint_set": "h36m17", "averaging": "per frame, over valid frames", "frames": 4,
+        "coordinates": "unrecorded", "root": "hip",
         "mpjpe": "root-aligned", "p_mpjpe": "similarity Procrustes per frame", "n_mpjpe": "least-squares scale per frame",
         "pck_threshold_mm": 150, "auc_thresholds_mm": "0..150 step 5", "test_time_augmentation": False,
         "model_selection": "source validation split",
     }
+
+
+def test_protocol_names_the_coordinates_the_arrays_record(pred, arrays):
+    metrics = evaluate_predictions(pred, {**arrays, "coordinates": np.array(["univ_annot3"])}, "h36m16")
+    assert metrics["protocol"]["coordinates"] == "univ_annot3"
+    assert protocol_params(metrics) == {
+        "protocol.joint_set": "h36m16", "protocol.coordinates": "univ_annot3", "protocol.frames": "4",
+        "protocol.averaging": "per frame, over valid frames",
+    }  # fmt: skip
 
 
 def test_bad_inputs_are_named(pred, arrays):

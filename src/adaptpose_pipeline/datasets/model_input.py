@@ -18,6 +18,8 @@ seq_fps             (S,) f32           frame rate
 seq_image_size      (S, 2) i64         (w, h) px, before padding
 seq_f, seq_c        (S, 2) f32         intrinsics, px
 seq_name            (S,) str           dataset/subject/sequence/camera
+coordinates         (1,) str           native field of the 3D (e.g. 3DHP ``annot3``;
+                                       added by the ingest node)
 ==================  =================  ================================================
 
 Normalisations (paper §4): ``screen`` maps ``[0, w]`` to ``[-1, 1]`` keeping the

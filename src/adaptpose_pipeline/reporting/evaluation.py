@@ -2,9 +2,18 @@
 
 Predictions and ground truth are root-relative poses in metres, ``(N, 17, 3)`` in
 H36M-17 order, one row per model-input row; only rows with ``valid`` count, and
-every frame weighs the same (``"averaging": "frames"``). Numbers in the file are
-millimetres. With the ``h36m16`` joint set the neck is dropped before anything is
-computed (the released AdaptPose/PoseAug evaluation).
+every frame weighs the same (``"averaging"``: per frame, over valid frames). Numbers in
+the file are millimetres.
+
+Joint sets (``evaluate.joint_set``), by the names of ``core.skeleton.H36M17``:
+
+- ``h36m17``: hip, r_hip, r_knee, r_ankle, l_hip, l_knee, l_ankle, spine, thorax, neck,
+  head, l_shoulder, l_elbow, l_wrist, r_shoulder, r_elbow, r_wrist.
+- ``h36m16``: the same without ``neck`` (Human3.6M's neck/nose joint between thorax and
+  head top), the 16 joints the released AdaptPose/PoseAug code evaluates.
+
+``protocol.coordinates`` names the native field the ground-truth 3D came from (for
+3DHP ``annot3`` or ``univ_annot3``), as the model-input arrays record it.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ PROTOCOL_TYPES: dict[str, type | tuple[type, ...]] = {
     "joint_set": str,
     "averaging": str,
     "frames": int,
+    "coordinates": str,
     "root": str,
     "mpjpe": str,
     "p_mpjpe": str,
@@ -36,6 +46,14 @@ PROTOCOL_TYPES: dict[str, type | tuple[type, ...]] = {
     "model_selection": str,
 }
 ERROR_KEYS = ("mpjpe", "p_mpjpe", "n_mpjpe")
+AVERAGING = "per frame, over valid frames"
+# The protocol keys that say which numbers are comparable (MLflow params ``protocol.<key>``).
+PROTOCOL_PARAMS = ("joint_set", "coordinates", "frames", "averaging")
+
+
+def protocol_params(metrics: dict) -> dict[str, str]:
+    """``protocol.<key>`` -> value of a metrics file's comparability keys (MLflow params)."""
+    return {f"protocol.{k}": str(metrics["protocol"][k]) for k in PROTOCOL_PARAMS}
 
 
 def _is_int(x) -> bool:
@@ -108,8 +126,9 @@ def evaluate_predictions(
     protocol = {
         "joints": skeleton.num_joints,
         "joint_set": skeleton.name,
-        "averaging": "frames",
+        "averaging": AVERAGING,
         "frames": int(valid.sum()),
+        "coordinates": str(np.ravel(arrays["coordinates"])[0]) if "coordinates" in arrays else "unrecorded",
         "root": skeleton.joints[0],
         "mpjpe": "root-aligned",
         "p_mpjpe": "similarity Procrustes per frame",

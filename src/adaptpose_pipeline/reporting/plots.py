@@ -24,7 +24,11 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def _title(metrics: dict) -> str:
-    return f"{metrics['target']} test, {metrics['model']} lifter ({metrics['protocol']['frames']} frames)"
+    protocol = metrics["protocol"]
+    return (
+        f"{metrics['target']} test, {metrics['model']} lifter\n"
+        f"{protocol['joint_set']}, {protocol.get('coordinates', 'unrecorded')}, {protocol['frames']} valid frames"
+    )
 
 
 def per_joint_errors(metrics: dict) -> Figure:

@@ -3,7 +3,8 @@
 Every row of every table becomes one MLflow run nested in the ``kedro run``'s run,
 tagged ``table``, ``row``, ``target`` (and ``label``), with the paper's numbers as
 ``paper_<metric>`` parameters and the measured ones under the metric names the chain
-uses (``mpjpe``, ``p_mpjpe``, ...), so MLflow's compare view lines the rows up.
+uses (``mpjpe``, ``p_mpjpe``, ...), so MLflow's compare view lines the rows up, and
+the evaluation protocol as ``protocol.<key>`` parameters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter
 from adaptpose_pipeline.pipelines.config import deep_merge, for_target
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
+from adaptpose_pipeline.reporting.evaluation import protocol_params
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ def record_row(metrics: dict, target: str, info: dict, run_id: str | None = None
             run_id = run.info.run_id
     with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
         mlflow.log_metrics({k: float(v) for k, v in metrics["overall"].items()})
+        mlflow.log_params(protocol_params(metrics))
     log.info("table %d row %s on %s: MPJPE %.1f mm", table, row, target, metrics["overall"]["mpjpe"])
     return {
         "table": table, "row": row, "label": info.get("label", row), "target": target, "mlflow_run_id": run_id,

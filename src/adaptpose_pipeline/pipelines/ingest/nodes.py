@@ -14,6 +14,10 @@ from adaptpose_pipeline.datasets.tables import select, sequences_to_table
 
 log = logging.getLogger(__name__)
 ROLES = ("source_train", "source_validation", "target_train", "target_test")
+# The native field each dataset's 3D ground truth comes from; 3DHP has two
+# (``ingest.targets.<target>.coordinates``): annot3 as captured, univ_annot3 rescaled to
+# the Human3.6M "universal" skeleton height (what the official 3DHP evaluation scores).
+COORDINATES = {"h36m": ("positions_3d",), "3dhp": ("annot3", "univ_annot3"), "3dpw": ("jointPositions",), "ski": ("3D",)}
 
 
 def target_config(ingest: dict, target: str) -> dict:
@@ -27,7 +31,21 @@ def target_config(ingest: dict, target: str) -> dict:
     for role in ROLES:
         if role not in cfg or "dataset" not in cfg[role]:
             raise KeyError(f"ingest.targets.{target}.{role}.dataset: missing")
+    if "coordinates" in cfg:
+        if "3dhp" not in {cfg[role]["dataset"] for role in ROLES}:
+            raise ValueError(f"ingest.targets.{target}.coordinates: only 3DHP has a choice of coordinates, and no role reads 3dhp")
+        if cfg["coordinates"] not in COORDINATES["3dhp"]:
+            raise ValueError(f"ingest.targets.{target}.coordinates: expected one of {list(COORDINATES['3dhp'])}, got {cfg['coordinates']!r}")
     return cfg
+
+
+def coordinates(cfg: dict, dataset: str) -> str:
+    """The native 3D field read for ``dataset`` under a target's ingest block."""
+    return cfg.get("coordinates", COORDINATES[dataset][0]) if dataset == "3dhp" else COORDINATES[dataset][0]
+
+
+def _read_options(cfg: dict, dataset: str) -> dict:
+    return {"use_universal": coordinates(cfg, dataset) == "univ_annot3"} if dataset == "3dhp" else {}
 
 
 def warn_standin_at_real_path(source: NativeSource, standin: NativeSource) -> None:
@@ -53,7 +71,7 @@ def read_common_form(ingest: dict, target: str, **sources: NativeSource) -> pd.D
     for name in needed:
         if f"standin_{name}" in sources:
             warn_standin_at_real_path(raw[name], sources[f"standin_{name}"])
-        read = raw[name].read()
+        read = raw[name].read(**_read_options(cfg, name))
         log.info("read %d sequences (%d frames) of %s from %s", len(read), sum(s.num_frames for s in read), name, raw[name].path)
         sequences += read
     return sequences_to_table(sequences)
@@ -66,6 +84,8 @@ def split_by_role(poses: pd.DataFrame, ingest: dict, target: str) -> tuple[pd.Da
 
 
 def build_model_input(frames: pd.DataFrame, ingest: dict, target: str, role: str) -> dict[str, np.ndarray]:
-    """Normalised 2D, root-relative 3D and the sequence index of one role."""
+    """Normalised 2D, root-relative 3D and the sequence index of one role, and the
+    native field its 3D came from (``coordinates``, for the metrics' protocol)."""
     cfg = target_config(ingest, target)
-    return build_arrays(frames, cfg["normalisation"], bool(cfg.get("pad_to_square", False)), f"{target}/{role}")
+    arrays = build_arrays(frames, cfg["normalisation"], bool(cfg.get("pad_to_square", False)), f"{target}/{role}")
+    return {**arrays, "coordinates": np.array([coordinates(cfg, cfg[role]["dataset"])])}

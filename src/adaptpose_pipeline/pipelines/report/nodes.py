@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adaptpose_pipeline.pipelines.ablation.nodes import TABLES
+from adaptpose_pipeline.reporting.evaluation import PROTOCOL_PARAMS
 
 METRICS = ("mpjpe", "p_mpjpe", "pck150", "auc")
 TITLES = {5: "Table 5: supervision elements", 6: "Table 6: bone generation", 7: "Table 7: camera generation", 8: "Table 8: temporal information"}
@@ -50,6 +51,7 @@ def collect_rows(target: str) -> pd.DataFrame:
             "run_id": run.info.run_id, "kedro_run": tags.get("mlflow.parentRunId", ""),
         }
         line.update({m: run.data.metrics.get(m, np.nan) for m in METRICS})
+        line.update({k: run.data.params.get(f"protocol.{k}", "unrecorded") for k in PROTOCOL_PARAMS})
         line.update({f"paper_{m}": float(run.data.params[f"paper_{m}"]) if f"paper_{m}" in run.data.params else np.nan for m in METRICS})
         lines.append(line)
     if not lines:
@@ -80,6 +82,17 @@ def _ordering(df: pd.DataFrame, metric: str) -> str:
     return f"{'same order as the paper' if same else 'order differs from the paper'} (Spearman rho {rho:.2f})"
 
 
+def _protocol(df: pd.DataFrame) -> str:
+    """The rows' evaluation protocol (joint set, 3D coordinates, frames, averaging), or
+    a warning naming what differs between rows."""
+    if not set(PROTOCOL_PARAMS) <= set(df.columns):
+        return "unrecorded"
+    values = {k: sorted(df[k].astype(str).unique()) for k in PROTOCOL_PARAMS}
+    differ = [k for k, v in values.items() if len(v) > 1]
+    text = ", ".join(f"{k} {' / '.join(v)}" for k, v in values.items())
+    return f"**rows differ in {', '.join(differ)}**: {text}" if differ else text
+
+
 def ablation_markdown(rows: pd.DataFrame, target: str) -> str:
     """One markdown table per ablation table: measured vs the paper, best row in bold."""
     out = [f"# Ablations on the {target} target (measured vs paper, H36M -> 3DHP in the paper)", ""]
@@ -97,7 +110,7 @@ def ablation_markdown(rows: pd.DataFrame, target: str) -> str:
                 f"| {r['label']} | {mark}{fmt(r['mpjpe'])}{mark} | {fmt(r['paper_mpjpe'])} | {fmt(r['p_mpjpe'])} | "
                 f"{fmt(r['paper_p_mpjpe'])} | {fmt(r['pck150'], 3)} | {fmt(r['paper_pck150'], 3)} | {fmt(r['auc'], 3)} | {fmt(r['paper_auc'], 3)} |"
             )
-        out += ["", f"MPJPE ranking: {_ordering(df, 'mpjpe')}.", ""]
+        out += ["", f"MPJPE ranking: {_ordering(df, 'mpjpe')}.", "", f"Protocol: {_protocol(df)}.", ""]
     groups = rows["kedro_run"].nunique() if "kedro_run" in rows else 1
     if groups > 1:
         out.append(f"**Note:** these rows come from {groups} different `kedro run`s (column `kedro_run` of the CSV); "
