@@ -7,6 +7,7 @@ import logging
 from pathlib import Path, PurePosixPath
 
 from kedro.framework.hooks import hook_impl
+from kedro.io.core import AbstractVersionedDataset, DatasetError
 
 from adaptpose_pipeline.datasets.common import DATASETS
 
@@ -146,6 +147,66 @@ class ParameterCheckHook:
     def after_context_created(self, context) -> None:
         check_standin_paths(context.config_loader["globals"].get("standin_paths"))
         check_parameters(context.params)
+
+
+# The pipelines that write datasets, in the order a fresh checkout runs them; the first
+# that writes a missing input is the one to run.
+PRODUCERS = ("standin", "ingest", "pretrain", "evaluate", "adapt", "ablation", "predict", "export", "report")
+
+
+def producer_of(name: str) -> str | None:
+    """The first pipeline of :data:`PRODUCERS` that writes the dataset ``name``."""
+    import importlib
+
+    for pipeline in PRODUCERS:
+        if name in importlib.import_module(f"adaptpose_pipeline.pipelines.{pipeline}").create_pipeline().all_outputs():
+            return pipeline
+    return None
+
+
+def missing_inputs_message(missing: list[str], target: str, env: str | None) -> str:
+    """Which pipelines to run first, and what each writes, for inputs with no saved version."""
+    by_pipeline: dict[str, list[str]] = {}
+    for name in missing:
+        by_pipeline.setdefault(producer_of(name) or "?", []).append(name)
+    order = [p for p in (*PRODUCERS, "?") if p in by_pipeline]
+    env_arg = f" --env {env}" if env else ""
+    steps = [
+        f"kedro run --pipeline={p}{env_arg} --params target={target}   (writes {', '.join(by_pipeline[p])})"
+        if p != "?" else f"(no pipeline writes {', '.join(by_pipeline[p])})"
+        for p in order
+    ]
+    if "ingest" in by_pipeline:
+        steps.insert(order.index("ingest"), "kedro run --pipeline=standin   (only without real data: writes the stand-ins ingest reads)")
+    return (
+        f"This run needs {', '.join(missing)} for target {target!r}, and none has been saved yet. "
+        "Run first:\n  " + "\n  ".join(steps) + f"\nor the whole chain: kedro run --pipeline=chain{env_arg} --params target={target}"
+    )
+
+
+class MissingInputHook:
+    """Before anything runs: a versioned input that no earlier run saved (e.g.
+    ``lifter_baseline`` on a fresh checkout of ``--pipeline=adapt``) stops the run with
+    the pipelines to run first, instead of Kedro's "Did not find any versions"."""
+
+    def __init__(self) -> None:
+        self._target = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._target = context.params.get("target")
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow starts a run
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters":
+                continue
+            dataset = catalog.get(name)
+            if isinstance(dataset, AbstractVersionedDataset) and not dataset.exists():
+                missing.append(name)
+        if missing:
+            raise DatasetError(missing_inputs_message(missing, self._target, run_params.get("env")))
 
 
 class ProtocolHook:
