@@ -61,7 +61,8 @@ def test_pipeline_runs_write_manifests(standin_project):
     (first,) = sorted((standin_project.path / "data/08_reporting/manifests").glob("*.json"))
     m = json.loads(first.read_text())
     assert m["pipeline"] == ["standin"] and m["seed"] == 0 and m["target"] == "3dhp"
-    assert {"raw_h36m", "raw_3dhp", "raw_3dpw", "raw_ski", "standin_gaps_table"} <= set(m["outputs"])
+    assert {"standin_h36m", "standin_3dhp", "standin_3dpw", "standin_ski", "standin_gaps_table"} <= set(m["outputs"])
+    assert m["data_kind"] == {"h36m": "standin", "3dhp": "standin", "3dpw": "standin", "ski": "standin"}
     assert all(len(h) == 64 for h in m["outputs"].values())
     # Each stand-in folder's recorded hash is the one an independent pass gives.
     folders = sorted(f for f in (standin_project.path / "data/01_raw").iterdir() if f.is_dir())
