@@ -164,11 +164,13 @@ def producer_of(name: str) -> str | None:
     return None
 
 
-def missing_inputs_message(missing: list[str], target: str, env: str | None) -> str:
+def missing_inputs_message(missing: list[str], target: str, env: str | None, params: dict | None = None) -> str:
     """Which pipelines to run first, and what each writes, for inputs with no saved version."""
+    # predict_lifter reads the files of lifter_<predict.model> under its own name.
+    model = ((params or {}).get("predict") or {}).get("model", "adapted")
     by_pipeline: dict[str, list[str]] = {}
     for name in missing:
-        by_pipeline.setdefault(producer_of(name) or "?", []).append(name)
+        by_pipeline.setdefault(producer_of(f"lifter_{model}" if name == "predict_lifter" else name) or "?", []).append(name)
     order = [p for p in (*PRODUCERS, "?") if p in by_pipeline]
     env_arg = f" --env {env}" if env else ""
     steps = [
@@ -190,11 +192,11 @@ class MissingInputHook:
     the pipelines to run first, instead of Kedro's "Did not find any versions"."""
 
     def __init__(self) -> None:
-        self._target = None
+        self._params: dict = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._target = context.params.get("target")
+        self._params = dict(context.params)
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow starts a run
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
@@ -206,7 +208,7 @@ class MissingInputHook:
             if isinstance(dataset, AbstractVersionedDataset) and not dataset.exists():
                 missing.append(name)
         if missing:
-            raise DatasetError(missing_inputs_message(missing, self._target, run_params.get("env")))
+            raise DatasetError(missing_inputs_message(missing, self._params.get("target"), run_params.get("env"), self._params))
 
 
 class ProtocolHook:

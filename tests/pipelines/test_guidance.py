@@ -24,7 +24,7 @@ def test_fresh_checkout_adapt_says_what_to_run_first(tmp_path):
     # versioned, no version on disk
     catalog = DataCatalog(datasets={n: kind(filepath=str(tmp_path / n), version=Version(None, None)) for n, kind in names.items()})
     hook = MissingInputHook()
-    hook._target = "ski"
+    hook._params = {"target": "ski"}
     with pytest.raises(DatasetError) as err:
         hook.before_pipeline_run({"env": None}, adapt.create_pipeline(), catalog)
     text = str(err.value)
@@ -36,6 +36,12 @@ def test_fresh_checkout_adapt_says_what_to_run_first(tmp_path):
 def test_message_keeps_the_environment():
     text = missing_inputs_message(["lifter_baseline"], "3dhp", "paper")
     assert "kedro run --pipeline=pretrain --env paper --params target=3dhp" in text and "standin" not in text
+
+
+@pytest.mark.parametrize("model, pipeline", [("adapted", "adapt"), ("baseline", "pretrain")])
+def test_predict_lifter_names_the_pipeline_of_the_chosen_model(model, pipeline):
+    text = missing_inputs_message(["predict_lifter"], "3dhp", None, {"predict": {"model": model}})
+    assert f"kedro run --pipeline={pipeline} --params target=3dhp   (writes predict_lifter)" in text
 
 
 @pytest.mark.slow
