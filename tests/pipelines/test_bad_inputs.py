@@ -41,6 +41,7 @@ CASES = {
     "truncated H36M archive": ("h36m/data_3d_h36m.npz", _truncate, ["--pipeline=ingest", "--params", "target=3dhp"], "data_3d_h36m.npz"),
     "truncated Ski labels": ("ski/train/labels.h5", _truncate, ["--pipeline=ingest", "--params", "target=ski"], "labels.h5"),
     "NaN in a 3DPW pickle": ("3dpw/sequenceFiles/test/*.pkl", _nan_in_3dpw, ["--pipeline=ingest", "--params", "target=3dpw"], "expected finite values, found 1 NaN"),
+    "adapt before ingest and pretrain": (None, None, ["--pipeline=adapt", "--params", "target=ski"], "kedro run --pipeline=pretrain --params target=ski"),
     "missing 3DHP test folder": ("mpi_inf_3dhp/mpi_inf_3dhp_test_set/TS2", shutil.rmtree, ["--pipeline=ingest", "--params", "target=3dhp"], "TS2"),
 }
 
