@@ -34,6 +34,10 @@ IMAGE = (1000, 1000)
 # 165-170 mm. The bounds leave room for other torch builds.
 MAX_MPJPE_MM = 110.0
 MAX_SHARE_OF_MEAN_POSE = 0.7
+# The slow test's lifters, trained by the real pipelines on the stand-ins: measured 83 mm
+# (baseline and adapted) against 166 mm for the source's mean pose. With 3 epochs of 2048
+# samples and 32 channels they were worse than the mean pose (196-201 mm).
+MAX_SHARE_OF_MEAN_POSE_PIPELINES = 0.85
 
 
 def _arrays(seeds) -> dict:
@@ -216,10 +220,11 @@ def test_predict_parameters_and_the_model_check(tiny_lifter, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_predict_and_export_after_the_real_pipelines(standin_project):
     """Stand-ins -> ingest -> pretrain -> predict (baseline) -> evaluate, adapt -> predict (adapted) -> export."""
     p = standin_project
-    pretrain = "pretrain.train.epochs=3,pretrain.train.samples_per_epoch=2048,pretrain.train.batch_size=128,pretrain.lifter.channels=32"
+    pretrain = "pretrain.train.epochs=8,pretrain.train.samples_per_epoch=8192,pretrain.train.batch_size=128,pretrain.lifter.channels=64"
     adapt = (
         "adapt.train.epochs=2,adapt.train.warmup_epochs=1,adapt.train.batch_size=32,adapt.train.samples_per_epoch=64,"
         "adapt.generator.hidden=32,adapt.keep_samples=40,adapt.reprojection.batch=4"
@@ -234,10 +239,19 @@ def test_predict_and_export_after_the_real_pipelines(standin_project):
             p.run("--pipeline=adapt", "--params", f"target={TARGET},{adapt}")
         p.run("--pipeline=predict", "--params", f"target={TARGET},predict.input={COCO_FIXTURE},predict.model={model}")
         out = _outputs(p)
-        assert out["report"]["model"]["model"] == model and out["report"]["model"]["channels"] == 32
+        assert out["report"]["model"]["model"] == model and out["report"]["model"]["channels"] == 64
         errors[model] = _mpjpe_mm(out["npz"]["pose_3d"], clip["joints_cam"])
-    print(f"predict MPJPE on coco_walk.json with stand-in lifters: {errors}")
-    assert all(np.isfinite(e) and e < 300 for e in errors.values()), errors
+    # The constant pose a lifter that learnt nothing would give: the source's mean pose.
+    source = np.load(_latest(p, f"data/05_model_input/{TARGET}/source_train.npz/*/source_train.npz"))["pose_3d"]
+    mean_pose = _mpjpe_mm(np.broadcast_to(source.mean(0), clip["joints_cam"].shape), clip["joints_cam"])
+    print(f"predict MPJPE on coco_walk.json with stand-in lifters: {errors} (source mean pose: {mean_pose:.1f} mm)")
+    assert all(np.isfinite(e) and e < MAX_SHARE_OF_MEAN_POSE_PIPELINES * mean_pose for e in errors.values()), (errors, mean_pose)
     p.run("--pipeline=export", "--params", f"target={TARGET},export.bvh_motions=2")
     (folder,) = p.path.glob(f"data/07_model_output/{TARGET}/export/bvh/*/bvh")
-    assert len(list(folder.glob("*.bvh"))) <= 2 and (folder / "index.csv").is_file()
+    motions = np.load(_latest(p, f"data/07_model_output/{TARGET}/generated_motions.npz/*/generated_motions.npz"))
+    selected = np.flatnonzero(motions["selected"])
+    assert len(selected) >= 2, f"the adapt run selected {len(selected)} of {len(motions['selected'])} motions"
+    width = max(4, len(str(len(motions["selected"]))))
+    assert sorted(f.name for f in folder.glob("*.bvh")) == [f"motion_{r:0{width}d}.bvh" for r in selected[:2]]
+    index = pd.read_csv(folder / "index.csv")
+    assert index["row"].tolist() == selected[:2].tolist() and index["selected"].all()
