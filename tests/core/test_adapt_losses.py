@@ -17,12 +17,44 @@ def test_selection_keeps_exactly_the_band():
         L.selection_mask(ratio, 17.0, 0.0)
 
 
-def test_hard_ratio_hand_values():
-    ratio = torch.tensor([17.0, 20.0, 40.0])
-    # f = 0, 9, 529; with d = 15 the last is beyond d^2 = 225 and counts zero.
-    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0).item() == pytest.approx((0 + 9 + 0) / 3)
-    loss_fake = torch.tensor([2.0, 4.0])
-    assert L.difficulty_ratio(loss_fake, torch.tensor([1.0, 3.0])).tolist() == pytest.approx([1.0, 2.0])
+def test_hard_ratio_hand_values_for_both_semantics():
+    ratio = torch.tensor([17.0, 20.0, 40.0, 1.0])
+    # f = 0, 9, 529, 256 against d^2 = 225: the first two lie inside the band.
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0).item() == pytest.approx((0 + 9 + 0 + 0) / 4)
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0, semantics="printed").item() == pytest.approx(9 / 4)
+    # released: only the runaway samples (outside the band) are pulled back.
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0, semantics="released").item() == pytest.approx((529 + 256) / 4)
+    with pytest.raises(ValueError, match="hard_ratio.semantics"):
+        L.hard_ratio_loss(ratio, 17.0, 15.0, semantics="inside")
+
+
+def test_hard_ratio_gradient_sign_per_semantics():
+    for semantics, ratio0, moves_to_c in (("printed", 20.0, True), ("released", 40.0, True), ("printed", 40.0, False), ("released", 20.0, False)):
+        r = torch.tensor([ratio0], requires_grad=True)
+        L.hard_ratio_loss(r, c=17.0, d=15.0, semantics=semantics).backward()
+        # gradient descent moves r by -grad: towards c (=17) where the loss acts, not at all elsewhere
+        assert (r.grad.item() > 0) is moves_to_c and (r.grad.item() == 0) is (not moves_to_c)
+
+
+def test_difficulty_ratio_pairs_each_fake_with_its_own_source_sample():
+    fake = torch.tensor([2.0, 4.0, 9.0])
+    src = torch.tensor([1.0, 4.0, 3.0])
+    assert L.difficulty_ratio(fake, src).tolist() == pytest.approx([2.0, 1.0, 3.0])
+    with pytest.raises(ValueError, match="pair up"):
+        L.difficulty_ratio(fake, src[:2])
+    s = src.clone().requires_grad_(True)
+    f = fake.clone().requires_grad_(True)
+    L.difficulty_ratio(f, s).sum().backward()
+    assert s.grad is None and f.grad is not None  # the source errors are constants
+
+
+def test_per_sample_error_is_euclidean_mean_over_joints():
+    pred = torch.zeros(2, 17, 3)
+    gt = torch.zeros(2, 17, 3)
+    gt[0, 1] = torch.tensor([3.0, 4.0, 0.0])  # one joint 5 away
+    gt[1, :, 0] = 2.0  # every joint 2 away
+    assert L.per_sample_error(pred, gt).tolist() == pytest.approx([5 / 17, 2.0])
+    assert L.per_sample_l2(pred, gt).tolist() == pytest.approx([25 / 17, 4.0])
 
 
 def test_reprojection_loss_zero_for_consistent_lift_and_scale_invariant():
@@ -77,8 +109,8 @@ def test_feedback_losses_send_gradients_into_the_generator():
         loss_fn(fake_2d, fake_3d).backward()
         return [p.grad for p in gen.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
 
-    src_loss = torch.tensor(0.01)
-    hard = lambda f2, f3: L.hard_ratio_loss(L.difficulty_ratio(L.per_sample_l2(lifter(f2)[:, 0], f3), src_loss), c=5.0, d=1e3)  # noqa: E731
+    src_loss = torch.full((6,), 0.01)
+    hard = lambda f2, f3: L.hard_ratio_loss(L.difficulty_ratio(L.per_sample_error(lifter(f2)[:, 0], f3), src_loss), c=5.0, d=1e3)  # noqa: E731
     proj = lambda f2, f3: L.lookahead_reprojection_loss(lifter, f2, f3, target_2d, inner_lr=0.1)  # noqa: E731
     for loss_fn in (hard, proj):
         nonzero = grads(loss_fn)

@@ -33,6 +33,15 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     assert len(selected["pose_3d_cam"]) == motions["selected"].sum()
     metrics = json.loads(_one(p, "data/08_reporting/3dhp/metrics_adapted.json/*/metrics_adapted.json").read_text())
     assert metrics["model"] == "adapted" and metrics["overall"]["mpjpe"] > 0
+    control = json.loads(_one(p, "data/08_reporting/3dhp/metrics_control.json/*/metrics_control.json").read_text())
+    assert control["model"] == "control"
+    assert metrics["gain_vs_control"]["mpjpe"] == control["overall"]["mpjpe"] - metrics["overall"]["mpjpe"]
+    assert "mpjpe_percent" in metrics["gain_vs_baseline"]
+    assert isinstance(metrics["fallback"], bool) and (metrics["fallback"] or metrics["selected_epoch"] in (1,))
+    lifter_control = torch.load(_one(p, "data/06_models/3dhp/lifter_control.pt/*/lifter_control.pt"), weights_only=True)
+    assert set(lifter_control["info"]["scores"]) == {"source_val_mpjpe_mm", "target_reprojection"}
+    if metrics["fallback"]:
+        assert all(torch.equal(lifter["state_dict"][k], lifter_control["state_dict"][k]) for k in lifter["state_dict"])
     assert list(p.path.glob("data/08_reporting/3dhp/adapt_curves.png/*/adapt_curves.png"))
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{p.path / 'mlruns.db'}")
     exp = client.get_experiment_by_name("adaptpose/3dhp")

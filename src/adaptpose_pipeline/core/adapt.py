@@ -15,6 +15,27 @@ One call of :func:`adapt` runs the whole thing on the given device:
 5. after ``warmup_epochs``, the lifter steps on source pairs plus the *selected*
    generated pairs (Eq. 14; Eq. 23).
 
+``schedule`` says when step 5 happens:
+
+- ``interleaved``: one lifter step after every generator step, on that step's selected
+  fakes (the released code);
+- ``generate_then_finetune``: each epoch first runs all its generator steps, buffering
+  the selected fakes (up to ``samples_per_epoch``), then the same number of lifter steps
+  on source batches plus batches drawn from the buffer (the paper's §5: "in each epoch
+  we generate 1.5 million synthetic samples followed by fine-tuning").
+
+The feedback losses (hard ratio, reprojection) switch on after
+``feedback_warmup_epochs``, so the critics and the generator first settle on the
+target's 2D without the lifter pulling at them.
+
+``control=True`` runs the same lifter steps (same count, learning rates, source batches
+and seed) on source batches alone, with no generator: the fair control that says how
+much of a gain is generation and how much is simply more training.
+
+Every epoch also records label-free domain measures (:func:`domain_measures`): the
+Fréchet distance between generated and target 2D, the 2D critic's accuracy on a
+held-apart batch, and the generated cameras' elevation and distance.
+
 Learning rates decay linearly, ``1 - epoch / (epochs + 1)``; gradients are clipped to
 ``grad_clip``. Everything is batched on the device; no per-sample Python loops.
 """
@@ -45,7 +66,11 @@ from adaptpose_pipeline.core.lifter import LifterCheckpoint, TemporalModelOptimi
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import cpu_state, check_arrays, frame_bounds, window_indices
+
+
+SCHEDULES: tuple[str, ...] = ("interleaved", "generate_then_finetune")
 
 
 @dataclass(frozen=True)
@@ -94,9 +119,17 @@ class AdaptConfig:
     selection_b: float = 16.0
     selection_bound: float | None = 1.0
     keep_samples: int = 512
+    schedule: str = "interleaved"
+    feedback_warmup_epochs: int = 0
+    hard_ratio_semantics: str = "printed"
+    critic_3d_lengths: bool = True
+    lambda_limit: float = 0.1
 
     def __post_init__(self) -> None:
         check_types(self, "adapt")
+        for key, choices in (("schedule", SCHEDULES), ("hard_ratio_semantics", L.HARD_RATIO_SEMANTICS)):
+            if getattr(self, key) not in choices:
+                raise ValueError(f"adapt.{key}: expected one of {list(choices)}, got {getattr(self, key)!r}")
         checks = {
             "epochs": self.epochs >= 1,
             "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
@@ -113,6 +146,8 @@ class AdaptConfig:
             "proj_batch": self.proj_batch >= 1,
             "pool_size": self.pool_size >= 1,
             "frames_3d": self.frames_3d >= 1,
+            "feedback_warmup_epochs": 0 <= self.feedback_warmup_epochs < self.epochs,
+            "lambda_limit": self.lambda_limit >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -126,12 +161,13 @@ class AdaptResult:
     lifter: dict
     history: list[dict]
     samples: dict[str, np.ndarray] = field(default_factory=dict)
+    epoch_lifters: dict[int, dict] = field(default_factory=dict)  # epoch -> lifter state (when scored)
 
 
 class _Source:
     """Random-stride source windows with their cameras, on the device."""
 
-    def __init__(self, arrays: dict, rf: int, cfg: AdaptConfig, rng: np.random.Generator, device: torch.device):
+    def __init__(self, arrays: dict, rf: int, cfg: AdaptConfig, device: torch.device):
         check_arrays(arrays, "source_train")
         self.first, self.end = frame_bounds(arrays["seq_start"], arrays["seq_length"])
         self.seq = np.repeat(np.arange(len(arrays["seq_start"])), arrays["seq_length"])
@@ -139,11 +175,14 @@ class _Source:
         t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
         self.pose_2d, self.pose_3d, self.root = t(arrays["pose_2d"]), t(arrays["pose_3d"]), t(arrays["root_3d"])
         self.f, self.c, self.size = t(arrays["seq_f"]), t(arrays["seq_c"]), t(arrays["seq_image_size"])
-        self.rf, self.cfg, self.rng, self.device = rf, cfg, rng, device
+        n_seq = len(arrays["seq_start"])
+        self.k = t(arrays["seq_k"]) if "seq_k" in arrays else torch.zeros(n_seq, 3, device=device)
+        self.p = t(arrays["seq_p"]) if "seq_p" in arrays else torch.zeros(n_seq, 2, device=device)
+        self.rf, self.cfg, self.device = rf, cfg, device
 
-    def batch(self, n: int) -> dict[str, torch.Tensor]:
-        c = self.centres[self.rng.integers(0, len(self.centres), n)]
-        strides = self.rng.integers(self.cfg.stride_min, self.cfg.stride_max + 1, n)
+    def batch(self, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        c = self.centres[rng.integers(0, len(self.centres), n)]
+        strides = rng.integers(self.cfg.stride_min, self.cfg.stride_max + 1, n)
         idx = torch.as_tensor(window_indices(c, self.first[c], self.end[c], self.rf, strides), device=self.device)
         seq = torch.as_tensor(self.seq[c], device=self.device)
         return {
@@ -152,6 +191,8 @@ class _Source:
             "root": self.root[idx],
             "f": self.f[seq],
             "c": self.c[seq],
+            "k": self.k[seq],
+            "p": self.p[seq],
             "size": self.size[seq],
         }
 
@@ -159,22 +200,25 @@ class _Source:
 class _Target:
     """Target 2D windows at the target's own frame rate (stride 1)."""
 
-    def __init__(self, arrays: dict, rf: int, rng: np.random.Generator, device: torch.device):
+    def __init__(self, arrays: dict, rf: int, device: torch.device):
         check_arrays(arrays, "target_train", need_3d=False)
         self.first, self.end = frame_bounds(arrays["seq_start"], arrays["seq_length"])
         self.centres = np.flatnonzero(arrays["valid"])
         self.pose_2d = torch.as_tensor(arrays["pose_2d"], dtype=torch.float32, device=device)
-        self.rf, self.rng, self.device = rf, rng, device
+        self.rf, self.device = rf, device
 
-    def batch(self, n: int) -> torch.Tensor:
-        c = self.centres[self.rng.integers(0, len(self.centres), n)]
+    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        c = self.centres[rng.integers(0, len(self.centres), n)]
         idx = window_indices(c, self.first[c], self.end[c], self.rf, np.ones(n, dtype=np.int64))
         return self.pose_2d[torch.as_tensor(idx, device=self.device)]
 
 
 def project_normalise(pose_cam: torch.Tensor, src: dict, normalisation: str, pad: bool) -> torch.Tensor:
-    """Camera-frame windows ``(B, T, 17, 3)`` -> normalised 2D with the source cameras."""
-    px = project(pose_cam, src["f"][:, None, None], src["c"][:, None, None])
+    """Camera-frame windows ``(B, T, 17, 3)`` -> normalised 2D with the source cameras,
+    lens distortion included where the source has it (``src["k"]``, ``src["p"]``)."""
+    k = src["k"][:, None, None] if "k" in src else None
+    p = src["p"][:, None, None] if "p" in src else None
+    px = project(pose_cam, src["f"][:, None, None], src["c"][:, None, None], k, p)
     w, h = src["size"][:, 0, None], src["size"][:, 1, None]
     return normalise_pixels(px, w, h, normalisation, pad)[0]
 
@@ -182,6 +226,174 @@ def project_normalise(pose_cam: torch.Tensor, src: dict, normalisation: str, pad
 def _clip_step(optimiser: torch.optim.Optimizer, params, clip: float) -> None:
     torch.nn.utils.clip_grad_norm_(params, clip)
     optimiser.step()
+
+
+class _Nets:
+    """The networks and optimisers of one adaptation run."""
+
+    def __init__(self, baseline: LifterCheckpoint, gen_cfg: GeneratorConfig, cfg: AdaptConfig, device: torch.device):
+        rf = baseline.config.receptive_field
+        self.gen = HumanMotionGenerator(gen_cfg).to(device)
+        self.d2d = DomainDiscriminator2D(rf, use_kcs=cfg.kcs_2d).to(device)
+        self.d3d = Discriminator3D().to(device)
+        self.lifter = TemporalModelOptimized1f(baseline.config).to(device)
+        self.lifter.load_state_dict(baseline.state_dict)
+        # With bone and camera generation both off there is nothing to learn: the "fakes"
+        # are the source itself (the fine-tuning-only ablation).
+        self.gen_params = list(self.gen.parameters())
+        self.d_params = list(self.d2d.parameters()) + list(self.d3d.parameters())
+        self.opt_g = torch.optim.Adam(self.gen_params or [torch.zeros(1, requires_grad=True)], lr=cfg.lr_generator)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=cfg.lr_discriminator)
+        self.opt_n = torch.optim.Adam(self.lifter.parameters(), lr=cfg.lr_lifter)
+        self.base_lr = {self.opt_g: cfg.lr_generator, self.opt_d: cfg.lr_discriminator, self.opt_n: cfg.lr_lifter}
+        self.pool_2d, self.pool_3d = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.gen, "d2d": self.d2d, "d3d": self.d3d, "lifter": self.lifter}
+
+    def optimisers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d, "opt_n": self.opt_n}
+
+    def pools(self) -> dict[str, HistoryPool]:
+        return {"pool_2d": self.pool_2d, "pool_3d": self.pool_3d}
+
+    def set_epoch_lr(self, epoch: int, epochs: int) -> None:
+        """Linear decay, ``1 - epoch / (epochs + 1)``."""
+        for opt, lr in self.base_lr.items():
+            for group in opt.param_groups:
+                group["lr"] = lr * (1.0 - epoch / (epochs + 1))
+
+
+def _critic_3d_input(pose: torch.Tensor, keep_lengths: bool) -> torch.Tensor:
+    """What the 3D critic sees of ``(..., 17, 3)`` poses: as they are, or (``keep_lengths``
+    false) with every bone set to unit length, so it judges the joint angles alone and
+    the bone lengths are left to the 2D critic (which sees the target's proportions)."""
+    if keep_lengths:
+        return pose
+    bones = joints_to_bones(pose)
+    return bones_to_joints(bones / torch.linalg.vector_norm(bones, dim=-1, keepdim=True).clamp_min(1e-8))
+
+
+def critic_step(nets: _Nets, cfg: AdaptConfig, src: dict, tgt: torch.Tensor, out, fake_2d: torch.Tensor, tgen: torch.Generator) -> dict:
+    """One LSGAN step of both critics (Eqs. 15-16); real 2D is the target's, or the
+    source's when ``domain_discriminator`` is off."""
+    rf, device = fake_2d.shape[1], fake_2d.device
+    real_2d = tgt if cfg.domain_discriminator else src["pose_2d"]
+    loss_d2d = lsgan_d_loss(nets.d2d(real_2d), nets.d2d(nets.pool_2d.push_and_sample(fake_2d.detach(), tgen)))
+    frames = _frames_3d(rf, cfg.frames_3d, tgen, device)
+    real_3d = perturb_bones(src["pose_3d"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
+    fake_frames = nets.pool_3d.push_and_sample(out.pose_3d.detach()[:, frames].flatten(0, 1), tgen)
+    loss_d3d = lsgan_d_loss(
+        nets.d3d(_critic_3d_input(real_3d, cfg.critic_3d_lengths)), nets.d3d(_critic_3d_input(fake_frames, cfg.critic_3d_lengths))
+    )
+    nets.opt_d.zero_grad(set_to_none=True)
+    (loss_d2d + loss_d3d).backward()
+    _clip_step(nets.opt_d, nets.d_params, cfg.grad_clip)
+    return {"d_2d": loss_d2d.item(), "d_3d": loss_d3d.item()}
+
+
+def generator_step(
+    nets: _Nets, cfg: AdaptConfig, src: dict, tgt: torch.Tensor, epoch: int, step: int,
+    normalisation: str, pad: bool, tgen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """Generate from ``src``, step the critics (every ``d_every``) and the generator.
+
+    Returns the generated 2D windows ``(B, T, 17, 2)``, their root-relative centre
+    frames ``(B, 17, 3)``, the selection mask ``(B,)`` (Eq. 14 on each fake's ratio to
+    its own source sample) and the step's statistics.
+    """
+    gen, lifter = nets.gen, nets.lifter
+    rf = src["pose_2d"].shape[1]
+    mid = rf // 2
+    out = gen(src["pose_3d"], src["root"], generator=tgen)
+    fake_2d = project_normalise(out.pose_3d_cam, src, normalisation, pad)
+    bone_2d = project_normalise(out.pose_3d + src["root"][:, :, None, :], src, normalisation, pad)
+    fake_3d = out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1]
+    stats: dict[str, float] = {}
+    if step % cfg.d_every == 0:
+        stats.update(critic_step(nets, cfg, src, tgt, out, fake_2d, tgen))
+
+    lifter.eval()
+    src_err = L.per_sample_error(lifter(src["pose_2d"])[:, 0], src["pose_3d"][:, mid]).detach()
+    ratio_cam = L.difficulty_ratio(L.per_sample_error(lifter(fake_2d)[:, 0], fake_3d), src_err)
+    ratio_bone = L.difficulty_ratio(L.per_sample_error(lifter(bone_2d)[:, 0], out.pose_3d[:, mid]), src_err)
+    feedback = epoch >= cfg.feedback_warmup_epochs
+    zero = fake_2d.new_zeros(())
+    hr, proj = zero, zero
+    if feedback:
+        hb, hc = cfg.hard_ratio_bone, cfg.hard_ratio_camera
+        hr = hb.weight * L.hard_ratio_loss(ratio_bone, hb.c(epoch, cfg.epochs), hb.d, cfg.hard_ratio_semantics)
+        hr = hr + hc.weight * L.hard_ratio_loss(ratio_cam, hc.c(epoch, cfg.epochs), hc.d, cfg.hard_ratio_semantics)
+        if cfg.w_proj > 0:
+            n = min(cfg.proj_batch, len(fake_2d))
+            proj = L.lookahead_reprojection_loss(lifter, fake_2d[:n], fake_3d[:n], tgt[:n], cfg.proj_inner_lr)
+    adv_2d = lsgan_g_loss(nets.d2d(fake_2d))
+    frames = _frames_3d(rf, cfg.frames_3d, tgen, fake_2d.device)
+    adv_3d = lsgan_g_loss(nets.d3d(_critic_3d_input(out.pose_3d[:, frames].flatten(0, 1), cfg.critic_3d_lengths)))
+    rng_loss = L.bone_range_loss(out.bone_cos) if gen.bone_net is not None else zero
+    lam = L.lambda_penalty(out.lam, cfg.lambda_limit)
+    loss_g = cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj + cfg.w_range * rng_loss + cfg.w_lambda * lam
+    if nets.gen_params:
+        nets.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        _clip_step(nets.opt_g, nets.gen_params, cfg.grad_clip)
+    with torch.no_grad():
+        if cfg.selection:
+            keep = L.selection_mask(ratio_cam.detach(), cfg.selection_a, cfg.selection_b, fake_2d, cfg.selection_bound)
+        else:
+            keep = torch.ones(len(fake_2d), dtype=torch.bool, device=fake_2d.device)
+    stats.update(_generator_stats(out))
+    stats.update(
+        g_total=loss_g.item(), g_adv_2d=adv_2d.item(), g_adv_3d=adv_3d.item(), g_hard_ratio=hr.item(),
+        g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(),
+        ratio_camera=ratio_cam.detach().median().item(), ratio_bone=ratio_bone.detach().median().item(),
+    )
+    return fake_2d.detach(), fake_3d.detach(), keep, {"out": out, **stats}
+
+
+def lifter_step(nets: _Nets, cfg: AdaptConfig, src: dict, fake_2d: torch.Tensor | None, fake_3d: torch.Tensor | None) -> float:
+    """One fine-tuning step (Eq. 23) on a source batch plus the given fakes (none: source only)."""
+    lifter = nets.lifter
+    lifter.train()
+    mid = src["pose_2d"].shape[1] // 2
+    n_src = len(src["pose_2d"])
+    has_fakes = fake_2d is not None and len(fake_2d) > 0
+    # One forward over source and fakes together: BatchNorm's running statistics then
+    # follow the training mixture instead of swinging between a source batch and a
+    # small, differently distributed fake batch.
+    pred = lifter(torch.cat([src["pose_2d"], fake_2d]) if has_fakes else src["pose_2d"])[:, 0]
+    loss = mpjpe_loss(pred[:n_src], src["pose_3d"][:, mid])
+    if has_fakes:
+        loss = loss + mpjpe_loss(pred[n_src:], fake_3d)
+    nets.opt_n.zero_grad(set_to_none=True)
+    loss.backward()
+    _clip_step(nets.opt_n, lifter.parameters(), cfg.grad_clip)
+    return loss.item()
+
+
+class _Buffer:
+    """Selected fakes of one epoch (``generate_then_finetune``), at most ``capacity``."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.parts_2d, self.parts_3d, self.size = capacity, [], [], 0
+
+    def add(self, pose_2d: torch.Tensor, pose_3d: torch.Tensor) -> None:
+        room = self.capacity - self.size
+        if room > 0 and len(pose_2d):
+            self.parts_2d.append(pose_2d[:room])
+            self.parts_3d.append(pose_3d[:room])
+            self.size += min(room, len(pose_2d))
+
+    def batches(self, steps: int, n: int, rng: np.random.Generator):
+        """``steps`` batches of ``n`` fakes drawn with replacement (``(None, None)`` when empty)."""
+        if self.size == 0:
+            for _ in range(steps):
+                yield None, None
+            return
+        pose_2d, pose_3d = torch.cat(self.parts_2d), torch.cat(self.parts_3d)
+        for _ in range(steps):
+            idx = torch.as_tensor(rng.integers(0, self.size, n), device=pose_2d.device)
+            yield pose_2d[idx], pose_3d[idx]
 
 
 def adapt(
@@ -198,9 +410,17 @@ def adapt(
     progress: bool = True,
     resume: dict | None = None,
     on_checkpoint: Callable[[dict], None] | None = None,
+    control: bool = False,
+    score: Callable[[dict], dict[str, float]] | None = None,
 ) -> AdaptResult:
-    """Run the adversarial adaptation; return the trained states, history and a sample
-    of the last epoch's generated motions (see module docstring).
+    """Run the adversarial adaptation (or, with ``control``, the same lifter steps on
+    source batches alone); return the trained states, history and a sample of the last
+    epoch's generated motions (see module docstring).
+
+    ``score(lifter_state)`` (optional) is called with the lifter's state dict (CPU)
+    after every epoch's lifter steps; its label-free numbers go into the history, and
+    the lifter of every epoch is kept in
+    :attr:`AdaptResult.epoch_lifters` so that a guard can pick one.
 
     ``on_checkpoint(state)`` gets the whole loop state after each epoch (networks,
     optimisers, history pools, numpy and torch random states, history); passing it
@@ -211,160 +431,162 @@ def adapt(
     if gen_cfg.frames != rf:
         raise ValueError(f"adapt.generator: frames {gen_cfg.frames} differ from the lifter's receptive field {rf}")
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # generation: source and target windows, buffer draws
+    lifter_rng = np.random.default_rng([seed, 1])  # the lifter's source batches: the same for the control
+    measure_rng = np.random.default_rng([seed, 2])  # held-apart batches of the domain measures
     tgen = torch.Generator(device=device).manual_seed(seed)
-    source = _Source(source_train, rf, cfg, rng, device)
-    target = _Target(target_train, rf, rng, device)
-
-    gen = HumanMotionGenerator(gen_cfg).to(device)
-    d2d = DomainDiscriminator2D(rf, use_kcs=cfg.kcs_2d).to(device)
-    d3d = Discriminator3D().to(device)
-    lifter = TemporalModelOptimized1f(baseline.config).to(device)
-    lifter.load_state_dict(baseline.state_dict)
-    # With bone and camera generation both off there is nothing to learn: the "fakes"
-    # are the source itself (the fine-tuning-only ablation).
-    gen_params = list(gen.parameters())
-    opt_g = torch.optim.Adam(gen_params or [torch.zeros(1, requires_grad=True)], lr=cfg.lr_generator)
-    opt_d = torch.optim.Adam(list(d2d.parameters()) + list(d3d.parameters()), lr=cfg.lr_discriminator)
-    opt_n = torch.optim.Adam(lifter.parameters(), lr=cfg.lr_lifter)
-    base_lr = {opt_g: cfg.lr_generator, opt_d: cfg.lr_discriminator, opt_n: cfg.lr_lifter}
-    pool_2d, pool_3d = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
-    mid = rf // 2
-    bones_on = gen_cfg.bone_generation != "off"
+    source = _Source(source_train, rf, cfg, device)
+    target = _Target(target_train, rf, device)
+    nets = _Nets(baseline, gen_cfg, cfg, device)
     steps = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     history: list[dict] = []
     samples: dict[str, list] = {}
-    nets = {"generator": gen, "d2d": d2d, "d3d": d3d, "lifter": lifter}
-    opts = {"opt_g": opt_g, "opt_d": opt_d, "opt_n": opt_n}
-    pools = {"pool_2d": pool_2d, "pool_3d": pool_3d}
+    epoch_lifters: dict[int, dict] = {}
+    rngs = {"numpy_rng": rng, "lifter_rng": lifter_rng, "measure_rng": measure_rng}
     start = 0
     if resume is not None:
         resume = copy.deepcopy(resume)  # training updates loaded tensors in place
-        for k, m in {**nets, **opts}.items():
+        for k, m in {**nets.modules(), **nets.optimisers()}.items():
             m.load_state_dict(resume[k])
-        for k, p in pools.items():
+        for k, p in nets.pools().items():
             p.load_state_dict(resume[k], device)
-        rng.bit_generator.state = resume["numpy_rng"]
+        for k, r in rngs.items():
+            r.bit_generator.state = resume[k]
         tgen.set_state(resume["generator_rng"])
         set_rng_states(resume["torch_rng"], device)
         history, start = list(resume["history"]), resume["epoch"] + 1
         samples = {k: [v.numpy()] for k, v in resume["samples"].items()}
-    bar = tqdm(range(start, cfg.epochs), desc="adapt", unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
+        epoch_lifters = {int(e): v for e, v in resume.get("epoch_lifters", {}).items()}
+    bar = tqdm(range(start, cfg.epochs), desc="control" if control else "adapt", unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
     for epoch in bar:
-        sums: dict[str, float] = {}
+        nets.set_epoch_lr(epoch, cfg.epochs)
+        finetune = epoch >= cfg.warmup_epochs
+        interleaved = cfg.schedule == "interleaved"
+        sums: dict[str, list[float]] = {}
         kept = generated = 0
-        c_bone = cfg.hard_ratio_bone.c(epoch, cfg.epochs)
-        for opt, lr in base_lr.items():  # linear decay, 1 - epoch / (epochs + 1)
-            for group in opt.param_groups:
-                group["lr"] = lr * (1.0 - epoch / (cfg.epochs + 1))
+        buffer = _Buffer(cfg.samples_per_epoch)
         for step in tqdm(range(steps), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress):
-            src = source.batch(cfg.batch_size)
-            tgt = target.batch(cfg.batch_size)
-            out = gen(src["pose_3d"], src["root"], generator=tgen)
-            fake_2d = project_normalise(out.pose_3d_cam, src, normalisation, pad)
-            bone_cam = out.pose_3d + src["root"][:, :, None, :]
-            bone_2d = project_normalise(bone_cam, src, normalisation, pad)
-            fake_3d = out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1]
-            bone_3d = out.pose_3d[:, mid]
             stats: dict[str, float] = {}
-
-            if step % cfg.d_every == 0:
-                real_2d = tgt if cfg.domain_discriminator else src["pose_2d"]
-                loss_d2d = lsgan_d_loss(d2d(real_2d), d2d(pool_2d.push_and_sample(fake_2d.detach(), tgen)))
-                frames = _frames_3d(rf, cfg.frames_3d, tgen, device)
-                real_3d = perturb_bones(src["pose_3d"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
-                fake_frames = pool_3d.push_and_sample(out.pose_3d.detach()[:, frames].flatten(0, 1), tgen)
-                loss_d3d = lsgan_d_loss(d3d(real_3d), d3d(fake_frames))
-                opt_d.zero_grad(set_to_none=True)
-                (loss_d2d + loss_d3d).backward()
-                _clip_step(opt_d, list(d2d.parameters()) + list(d3d.parameters()), cfg.grad_clip)
-                stats.update(d_2d=loss_d2d.item(), d_3d=loss_d3d.item())
-
-            lifter.eval()
-            src_loss = L.per_sample_l2(lifter(src["pose_2d"])[:, 0], src["pose_3d"][:, mid]).detach()
-            ratio_cam = L.difficulty_ratio(L.per_sample_l2(lifter(fake_2d)[:, 0], fake_3d), src_loss)
-            ratio_bone = L.difficulty_ratio(L.per_sample_l2(lifter(bone_2d)[:, 0], bone_3d), src_loss)
-            hr = cfg.hard_ratio_bone.weight * L.hard_ratio_loss(ratio_bone, c_bone, cfg.hard_ratio_bone.d)
-            hr = hr + cfg.hard_ratio_camera.weight * L.hard_ratio_loss(
-                ratio_cam, cfg.hard_ratio_camera.c(epoch, cfg.epochs), cfg.hard_ratio_camera.d
-            )
-            adv_2d = lsgan_g_loss(d2d(fake_2d))
-            adv_3d = lsgan_g_loss(d3d(out.pose_3d[:, _frames_3d(rf, cfg.frames_3d, tgen, device)].flatten(0, 1)))
-            n = min(cfg.proj_batch, cfg.batch_size)
-            proj = L.lookahead_reprojection_loss(lifter, fake_2d[:n], fake_3d[:n], tgt[:n], cfg.proj_inner_lr)
-            rng_loss = L.bone_range_loss(out.bone_cos) if bones_on else fake_2d.new_zeros(())
-            lam = L.lambda_penalty(out.lam)
-            loss_g = (
-                cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj
-                + cfg.w_range * rng_loss + cfg.w_lambda * lam
-            )
-            if gen_params:
-                opt_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                _clip_step(opt_g, gen_params, cfg.grad_clip)
-
-            with torch.no_grad():
-                keep = (
-                    L.selection_mask(ratio_cam.detach(), cfg.selection_a, cfg.selection_b, fake_2d, cfg.selection_bound)
-                    if cfg.selection
-                    else torch.ones(len(fake_2d), dtype=torch.bool, device=device)
-                )
-            kept += int(keep.sum())
-            generated += len(keep)
-            if epoch >= cfg.warmup_epochs:
-                lifter.train()
-                # One forward over source and selected fakes together: BatchNorm's running
-                # statistics then follow the training mixture instead of swinging between
-                # a source batch and a small, differently distributed fake batch.
-                n_src = len(src["pose_2d"])
-                pred = lifter(torch.cat([src["pose_2d"], fake_2d.detach()[keep]]))[:, 0]
-                loss_n = mpjpe_loss(pred[:n_src], src["pose_3d"][:, mid])
-                if keep.any():
-                    loss_n = loss_n + mpjpe_loss(pred[n_src:], fake_3d.detach()[keep])
-                opt_n.zero_grad(set_to_none=True)
-                loss_n.backward()
-                _clip_step(opt_n, lifter.parameters(), cfg.grad_clip)
-                stats["lifter"] = loss_n.item()
-
-            stats.update(_generator_stats(out))
-            stats.update(
-                g_total=loss_g.item(), g_adv_2d=adv_2d.item(), g_adv_3d=adv_3d.item(), g_hard_ratio=hr.item(),
-                g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(),
-                ratio_camera=ratio_cam.detach().median().item(), ratio_bone=ratio_bone.detach().median().item(),
-            )
+            fake_2d = fake_3d = None
+            if not control:
+                src = source.batch(cfg.batch_size, rng)
+                tgt = target.batch(cfg.batch_size, rng)
+                fake_2d, fake_3d, keep, stats = generator_step(nets, cfg, src, tgt, epoch, step, normalisation, pad, tgen)
+                out = stats.pop("out")
+                kept += int(keep.sum())
+                generated += len(keep)
+                fake_2d, fake_3d = fake_2d[keep], fake_3d[keep]
+                if not interleaved:
+                    buffer.add(fake_2d, fake_3d)
+                if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
+                    _keep_samples(samples, out, project_normalise(out.pose_3d_cam, src, normalisation, pad), keep, src)
+            if finetune and interleaved:
+                stats["lifter"] = lifter_step(nets, cfg, source.batch(cfg.batch_size, lifter_rng), fake_2d, fake_3d)
             for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
-                sums[f"_n_{k}"] = sums.get(f"_n_{k}", 0.0) + 1
-            if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
-                _keep_samples(samples, out, fake_2d, keep, src)
-
-        record = {"epoch": epoch, **{k: sums[k] / sums[f"_n_{k}"] for k in sums if not k.startswith("_n_")}}
-        record["selection_rate"] = kept / max(generated, 1)
+                sums.setdefault(k, []).append(v)
+        if finetune and not interleaved:
+            for fb_2d, fb_3d in buffer.batches(steps, cfg.batch_size, rng):
+                sums.setdefault("lifter", []).append(
+                    lifter_step(nets, cfg, source.batch(cfg.batch_size, lifter_rng), None if control else fb_2d, fb_3d)
+                )
+        record = {"epoch": epoch, **{k: float(np.mean(v)) for k, v in sums.items()}}
+        if not control:
+            record["selection_rate"] = kept / max(generated, 1)
+            record.update(domain_measures(nets, cfg, source, target, normalisation, pad, measure_rng, tgen))
+        if score is not None:
+            epoch_lifters[epoch] = cpu_state(nets.lifter)
+            record.update(score(epoch_lifters[epoch]))
         history.append(record)
-        bar.set_postfix(g=f"{record['g_total']:.3f}", sel=f"{record['selection_rate']:.2f}")
+        bar.set_postfix({k: f"{record[k]:.3f}" for k in ("g_total", "lifter") if k in record})
         if on_epoch is not None:
             on_epoch(epoch, record)
         if on_checkpoint is not None:
             on_checkpoint({
                 "epoch": epoch,
-                **{k: cpu_state(m) for k, m in nets.items()},
-                **{k: copy.deepcopy(o.state_dict()) for k, o in opts.items()},
-                **{k: p.state_dict() for k, p in pools.items()},
-                "numpy_rng": rng.bit_generator.state,
+                **{k: cpu_state(m) for k, m in nets.modules().items()},
+                **{k: copy.deepcopy(o.state_dict()) for k, o in nets.optimisers().items()},
+                **{k: p.state_dict() for k, p in nets.pools().items()},
+                **{k: r.bit_generator.state for k, r in rngs.items()},
                 "generator_rng": tgen.get_state(),
                 "torch_rng": rng_states(device),
                 "history": copy.deepcopy(history),
                 "samples": {k: torch.from_numpy(np.concatenate(v)) for k, v in samples.items()},
+                "epoch_lifters": {str(e): v for e, v in epoch_lifters.items()},
             })
 
     kept_samples = {k: np.concatenate(v)[: cfg.keep_samples] for k, v in samples.items()}
     return AdaptResult(
-        generator=cpu_state(gen),
-        discriminators={"d2d": cpu_state(d2d), "d3d": cpu_state(d3d)},
-        lifter=cpu_state(lifter),
+        generator=cpu_state(nets.gen),
+        discriminators={"d2d": cpu_state(nets.d2d), "d3d": cpu_state(nets.d3d)},
+        lifter=cpu_state(nets.lifter),
         history=history,
         samples=kept_samples,
+        epoch_lifters=epoch_lifters,
     )
+
+
+MEASURE_BATCH = 1024
+
+
+@torch.no_grad()
+def domain_measures(
+    nets: _Nets, cfg: AdaptConfig, source: _Source, target: _Target, normalisation: str, pad: bool,
+    rng: np.random.Generator, tgen: torch.Generator,
+) -> dict[str, float]:
+    """Whether the fakes approach the target, on a held-apart batch (no gradient steps):
+
+    - ``fd_generated_target`` / ``fd_source_target``: Fréchet distance between the
+      centre-frame normalised 2D of generated (resp. source) and target windows;
+    - ``critic_2d_accuracy``: the 2D critic's accuracy (target > 0.5 > generated);
+    - ``gen_elevation_deg`` / ``source_elevation_deg`` and ``gen_distance_m``: camera
+      elevation estimated from the pelvis->thorax direction (taken as the world's up;
+      see :func:`elevation_from_pose`) and root distance of generated and source windows.
+    """
+    n = min(MEASURE_BATCH, max(cfg.batch_size, 2))
+    src = source.batch(n, rng)
+    tgt = target.batch(n, rng)
+    out = nets.gen(src["pose_3d"], src["root"], generator=tgen)
+    fake = project_normalise(out.pose_3d_cam, src, normalisation, pad)
+    mid = fake.shape[1] // 2
+    flat = lambda x: x[:, mid].flatten(1).double().cpu().numpy()  # noqa: E731
+    real_score, fake_score = nets.d2d(tgt), nets.d2d(fake)
+    accuracy = 0.5 * ((real_score > 0.5).float().mean() + (fake_score < 0.5).float().mean())
+    src_cam = src["pose_3d"][:, mid] + src["root"][:, mid, None]
+    return {
+        "fd_generated_target": frechet_distance(flat(fake), flat(tgt)),
+        "fd_source_target": frechet_distance(flat(src["pose_2d"]), flat(tgt)),
+        "critic_2d_accuracy": accuracy.item(),
+        "gen_elevation_deg": float(elevation_from_pose(out.pose_3d_cam[:, mid]).mean()),
+        "source_elevation_deg": float(elevation_from_pose(src_cam).mean()),
+        "gen_distance_m": out.pose_3d_cam[:, mid, 0].norm(dim=-1).mean().item(),
+    }
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to ``a (N, D)`` and ``b (M, D)``:
+    ``|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))``."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # tr((S_a S_b)^(1/2)) = tr((A S_b A)^(1/2)) with A = S_a^(1/2): symmetric, so eigh is
+    # stable even where a coordinate never varies (the root after root-centring).
+    A = _psd_sqrt(s_a)
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(A @ s_b @ A), 0.0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * cross)
+
+
+def _psd_sqrt(s: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(s)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def elevation_from_pose(pose_cam: torch.Tensor) -> torch.Tensor:
+    """Camera elevation in degrees from camera-frame poses ``(B, 17, 3)`` (y down, z
+    forward), taking the pelvis->thorax direction as the world's up: a camera looking down
+    at an upright person sees that direction tilted away (``up_z = -sin(elevation)``).
+    Exact for an upright torso; a proxy for bent ones."""
+    up = pose_cam[:, H36M17.index("thorax")] - pose_cam[:, H36M17.index("hip")]
+    up = up / up.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    return torch.rad2deg(torch.asin((-up[:, 2]).clamp(-1, 1)))
 
 
 def _frames_3d(rf: int, n: int, tgen: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -1,8 +1,19 @@
 """AdaptPose's feedback losses and selection (paper Eqs. 14, 18-21; facts sheet §2).
 
 Shapes: 2D windows ``(B, T, 17, 2)``, 3D centre frames ``(B, 17, 3)`` root-relative.
-The lifter's per-sample loss ``L`` in the ratio rules is the mean squared joint error
-("L2 loss" in the paper).
+
+The ratio rules (Eqs. 14, 20) compare the lifter's error on each fake with its error on
+the source sample that fake was generated from (``ratio_i = L(fake_i) / L(src_i)``).
+``L`` is the per-sample Euclidean per-joint error (MPJPE of one sample), as in the
+released code, so the band ``a = 17, b = 16`` (ratios 1..33) and ``c = 17, d = 15``
+keep their released meaning.
+
+Eq. 21 has two readings (:data:`HARD_RATIO_SEMANTICS`):
+
+- ``printed``: the loss ``f = (ratio - c)^2`` acts where ``f < d^2`` (inside the band)
+  and pulls the ratio to ``c``; samples outside the band get no gradient.
+- ``released``: the loss acts where ``f >= d^2`` (outside the band), pulling runaway
+  samples (far too easy or far too hard) back into it; inside the band it is zero.
 """
 
 from __future__ import annotations
@@ -13,21 +24,36 @@ from torch.func import functional_call
 
 
 
+HARD_RATIO_SEMANTICS: tuple[str, ...] = ("printed", "released")
+
+
 def per_sample_l2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared joint error per sample: ``(B, J, 3)`` x2 -> ``(B,)``."""
+    """Mean squared joint error per sample: ``(B, J, 3)`` x2 -> ``(B,)`` (smooth; for look-ahead steps)."""
     return ((pred - target) ** 2).sum(-1).mean(-1)
 
 
+def per_sample_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Euclidean per-joint error averaged over joints, per sample: ``(B, J, 3)`` x2 -> ``(B,)``."""
+    return torch.linalg.vector_norm(pred - target, dim=-1).mean(-1)
+
+
 def difficulty_ratio(loss_fake: torch.Tensor, loss_src: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``L(N(fake_i)) / L(N(src))`` per fake sample; the source loss is a batch mean,
-    taken as a constant (no gradient)."""
-    return loss_fake / (loss_src.detach().mean() + eps)
+    """``L(N(fake_i)) / L(N(src_i))``: each fake against the source sample it was made
+    from, ``(B,)`` x2 -> ``(B,)``. The source errors are constants (no gradient)."""
+    if loss_fake.shape != loss_src.shape:
+        raise ValueError(f"difficulty_ratio: fake and source errors must pair up, got {tuple(loss_fake.shape)} and {tuple(loss_src.shape)}")
+    return loss_fake / (loss_src.detach() + eps)
 
 
-def hard_ratio_loss(ratio: torch.Tensor, c: float, d: float) -> torch.Tensor:
-    """Eqs. 20-21: ``f = (ratio - c)^2``, kept where ``f < d^2`` and zero elsewhere; mean over samples."""
+def hard_ratio_loss(ratio: torch.Tensor, c: float, d: float, semantics: str = "printed") -> torch.Tensor:
+    """Eqs. 20-21: ``f = (ratio - c)^2`` where it acts (inside the band ``f < d^2`` when
+    ``printed``, outside it when ``released``; see the module docstring), zero
+    elsewhere; mean over samples."""
+    if semantics not in HARD_RATIO_SEMANTICS:
+        raise ValueError(f"adapt.hard_ratio.semantics: expected one of {list(HARD_RATIO_SEMANTICS)}, got {semantics!r}")
     f = (ratio - c) ** 2
-    return torch.where(f < d * d, f, torch.zeros_like(f)).mean()
+    acts = f < d * d if semantics == "printed" else f >= d * d
+    return torch.where(acts, f, torch.zeros_like(f)).mean()
 
 
 def selection_mask(ratio: torch.Tensor, a: float, b: float, pose_2d: torch.Tensor | None = None, bound: float | None = 1.0) -> torch.Tensor:

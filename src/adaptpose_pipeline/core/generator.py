@@ -13,8 +13,9 @@ x right, y down, z forward) and its camera-frame root path ``(B, T, 3)``, the HM
 Bone modes (:data:`BONE_MODES`); every mode keeps source bone lengths scaled by
 ``1 + lambda`` with ``lambda = lambda_max * tanh(.)`` per sample and bone:
 
-- ``bg1`` (Eq. 5): a displacement ``dB`` per frame and bone, direction
-  ``normalize(B_src_t + dB_t)``.
+- ``bg1`` (Eq. 5): a displacement ``dB`` per frame and bone (``bg1_offsets:
+  per_frame``), or one ``dB`` per bone for the whole window (``per_window``: Eq. 5 as
+  printed has no time index), direction ``normalize(B_src_t + dB_t)``.
 - ``bg2`` (Eq. 6): ``dB`` for the first and the last frame, linearly interpolated
   across the window and applied to each frame's own source bones as in ``bg1``.
   (Eq. 6 as printed displaces the first frame's bones only; applying the
@@ -91,6 +92,7 @@ from adaptpose_pipeline.core.skeleton import (
 )
 
 BONE_MODES: tuple[str, ...] = ("bg1", "bg2", "bg3", "off")
+BG1_OFFSETS: tuple[str, ...] = ("per_frame", "per_window")
 CAMERA_MODES: tuple[str, ...] = (
     "det_axis_angle",
     "prob_axis_angle",
@@ -134,6 +136,7 @@ class GeneratorConfig:
     lambda_max: float = 0.2
     depth_init: float = 5.0
     min_depth: float = 1.5
+    bg1_offsets: str = "per_frame"
 
     def __post_init__(self) -> None:
         check_types(self, _PARAM_PREFIX)
@@ -147,6 +150,8 @@ class GeneratorConfig:
                 fail(key, f"an integer >= {low}", value)
         if self.bone_generation not in BONE_MODES:
             fail("bone_generation", f"one of {list(BONE_MODES)}", self.bone_generation)
+        if self.bg1_offsets not in BG1_OFFSETS:
+            fail("bg1_offsets", f"one of {list(BG1_OFFSETS)}", self.bg1_offsets)
         if self.camera_generation not in CAMERA_MODES:
             fail("camera_generation", f"one of {list(CAMERA_MODES)}", self.camera_generation)
         if not 0.0 <= self.lambda_max < 1.0:
@@ -330,7 +335,8 @@ class HumanMotionGenerator(nn.Module):
         self.bone_net: ResidualMLP | None = None
         self.length_net: ResidualMLP | None = None
         if cfg.bone_generation != "off":
-            out = {"bg1": T * nb * 3, "bg2": 2 * nb * 3, "bg3": nb * 3 + nb}[cfg.bone_generation]
+            bg1_frames = T if cfg.bg1_offsets == "per_frame" else 1
+            out = {"bg1": bg1_frames * nb * 3, "bg2": 2 * nb * 3, "bg3": nb * 3 + nb}[cfg.bone_generation]
             self.bone_net = ResidualMLP(window + cfg.noise_dim, out, cfg.hidden, cfg.blocks)
             if cfg.bone_generation == "bg3":
                 self.bone_net.init_output(slice(0, nb * 3), scale=1.0)  # axes: default init
@@ -390,7 +396,7 @@ class HumanMotionGenerator(nn.Module):
 
         mode = self.cfg.bone_generation
         if mode == "bg1":
-            delta = h.reshape(B, T, nb, 3) * movable[:, None]
+            delta = h.reshape(B, -1, nb, 3).expand(B, T, nb, 3) * movable[:, None]
             moved, params = apply_bg1(src, delta), {"delta": delta}
         elif mode == "bg2":
             first_last = h.reshape(B, 2, nb, 3) * movable[:, None]

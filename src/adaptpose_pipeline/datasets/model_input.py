@@ -17,6 +17,8 @@ seq_length          (S,) i64           rows of each sequence
 seq_fps             (S,) f32           frame rate
 seq_image_size      (S, 2) i64         (w, h) px, before padding
 seq_f, seq_c        (S, 2) f32         intrinsics, px
+seq_k, seq_p        (S, 3), (S, 2) f32 radial / tangential distortion (0: none); the
+                                       generator projects source motions with them
 seq_name            (S,) str           dataset/subject/sequence/camera
 coordinates         (1,) str           native field of the 3D (e.g. 3DHP ``annot3``;
                                        added by the ingest node)
@@ -61,5 +63,7 @@ def build_arrays(df: pd.DataFrame, normalisation: str, pad: bool, name: str) -> 
         "seq_image_size": starts[["image_w", "image_h"]].to_numpy(np.int64),
         "seq_f": starts[["fx", "fy"]].to_numpy(np.float32),
         "seq_c": starts[["cx", "cy"]].to_numpy(np.float32),
+        "seq_k": starts[["k1", "k2", "k3"]].to_numpy(np.float32),
+        "seq_p": starts[["p1", "p2"]].to_numpy(np.float32),
         "seq_name": starts[ID_COLUMNS[:4]].agg("/".join, axis=1).to_numpy(str),
     }

@@ -14,7 +14,7 @@ import logging
 import mlflow
 
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
-from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter
+from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, control_lifter
 from adaptpose_pipeline.pipelines.config import deep_merge, for_target
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
 from adaptpose_pipeline.reporting.evaluation import protocol_params
@@ -55,9 +55,21 @@ def _start_row_run(table: int, row: str, target: str, info: dict):
     return mlflow.start_run(run_name=f"table{table}/{row}", nested=mlflow.active_run() is not None, tags=_tags(table, row, target, info))
 
 
+def control_row(
+    source_train: dict, source_validation: dict, target_train: dict, lifter_baseline: dict, adapt_params: dict,
+    ingest: dict, target: str, seed: int, device: str, checkpoints: dict, *, table: int, row: str,
+):
+    """The row's fair control (its own baseline fine-tuned as long on source alone), for its guard."""
+    return control_lifter(
+        source_train, source_validation, target_train, lifter_baseline, adapt_params, ingest, target, seed, device,
+        checkpoints, stage=f"ablation/table{table}/{row}/control",
+    )
+
+
 def generate_row(
-    source_train: dict, target_train: dict, lifter_baseline: dict, adapt_params: dict, ingest: dict,
-    target: str, seed: int, device: str, checkpoints: dict, info: dict, *, table: int, row: str,
+    source_train: dict, source_validation: dict, target_train: dict, lifter_baseline: dict, lifter_control: dict,
+    adapt_params: dict, ingest: dict, target: str, seed: int, device: str, checkpoints: dict, info: dict, *,
+    table: int, row: str,
 ) -> tuple[dict, dict, dict, dict, object, str]:
     """The adaptation loop for one row, inside the row's own MLflow run (its per-epoch
     losses land there). Returns the loop's outputs and the run's id."""
@@ -65,8 +77,8 @@ def generate_row(
         rf = LifterCheckpoint.from_payload(lifter_baseline).config.receptive_field
         mlflow.log_params({**_paper_params(info), "lifter_receptive_field": rf})
         out = adapt_lifter(
-            source_train, target_train, lifter_baseline, adapt_params, ingest, target, seed, device, checkpoints,
-            stage=f"ablation/table{table}/{row}",
+            source_train, source_validation, target_train, lifter_baseline, lifter_control, adapt_params, ingest,
+            target, seed, device, checkpoints, stage=f"ablation/table{table}/{row}",
         )
         mlflow.log_dict(adapt_params, "row_adapt_parameters.json")
     return (*out, run.info.run_id)

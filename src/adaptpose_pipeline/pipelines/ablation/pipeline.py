@@ -6,6 +6,7 @@ from adaptpose_pipeline.pipelines.ablation.nodes import (
     NO_ADAPTATION,
     OWN_BASELINE,
     TABLES,
+    control_row,
     generate_row,
     pretrain_row,
     record_row,
@@ -44,10 +45,20 @@ def _row_nodes(table: int, row: str) -> list:
         ]
     nodes += [
         node(
+            _bind(control_row, table=table, row=row),
+            inputs=[
+                "source_train_arrays", "source_validation_arrays", "target_train_arrays", lifter, "row_adapt",
+                "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
+            ],
+            outputs=["lifter_control", "control_history"],
+            name="finetune_control_lifter",
+        ),
+        node(
             _bind(generate_row, table=table, row=row),
             inputs=[
-                "source_train_arrays", "target_train_arrays", lifter, "row_adapt", "params:ingest",
-                "params:target", "params:seed", "params:device", "params:checkpoints", "params:row",
+                "source_train_arrays", "source_validation_arrays", "target_train_arrays", lifter, "lifter_control",
+                "row_adapt", "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
+                "params:row",
             ],
             outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history", "row_run_id"],
             name="generate_motion_and_finetune_lifter",

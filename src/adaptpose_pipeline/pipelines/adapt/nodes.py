@@ -14,6 +14,7 @@ import pandas as pd
 
 from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
+from adaptpose_pipeline.core.guard import choose, label_free_scores
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
@@ -26,14 +27,20 @@ log = logging.getLogger(__name__)
 def adapt_config(adapt_params: dict) -> AdaptConfig:
     """The loop's configuration from the ``adapt`` parameters (keys named in errors)."""
     train, w, hr, sel, rep = (adapt_params[k] for k in ("train", "weights", "hard_ratio", "selection", "reprojection"))
+    unknown = sorted(set(hr) - {"bone", "camera", "semantics"})
+    if unknown:
+        raise ValueError(f"adapt.hard_ratio: unknown keys {unknown}; expected bone, camera, semantics")
     try:
         return AdaptConfig(
             **train,
             domain_discriminator=adapt_params["domain_discriminator"],
             kcs_2d=adapt_params["kcs_2d"],
+            critic_3d_lengths=adapt_params.get("critic_3d_lengths", True),
+            lambda_limit=adapt_params.get("lambda_limit", 0.1),
             w_adv_2d=w["adv_2d"], w_adv_3d=w["adv_3d"], w_proj=w["proj"], w_range=w["range"], w_lambda=w["lambda"],
             proj_batch=rep["batch"], proj_inner_lr=rep["inner_lr"],
             hard_ratio_bone=HardRatio(**hr["bone"]), hard_ratio_camera=HardRatio(**hr["camera"]),
+            hard_ratio_semantics=hr.get("semantics", "printed"),
             selection=sel["enabled"], selection_a=sel["a"], selection_b=sel["b"], selection_bound=sel["bound"],
             keep_samples=adapt_params["keep_samples"],
         )
@@ -56,8 +63,39 @@ def _log_epoch(epoch: int, record: dict) -> None:
         mlflow.log_metrics({f"adapt_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
 
 
-def adapt_lifter(
+def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target: str, seed: int, device: str):
+    params = for_target(adapt_params, target, "adapt")
+    cfg = adapt_config(params)
+    baseline = LifterCheckpoint.from_payload(lifter_baseline)
+    gen_cfg = GeneratorConfig(frames=baseline.config.receptive_field, **generator_params(params))
+    guard = guard_params(params)
+    ingest_cfg = target_config(ingest, target)
+    seed_everything(seed)
+    return params, cfg, baseline, gen_cfg, guard, ingest_cfg, resolve_device(device)
+
+
+def guard_params(params: dict) -> dict:
+    """``adapt.guard``: ``{enabled: bool, tolerance_mm: float >= 0}``."""
+    guard = dict(params.get("guard") or {"enabled": False, "tolerance_mm": 0.0})
+    unknown = sorted(set(guard) - {"enabled", "tolerance_mm"})
+    if unknown:
+        raise ValueError(f"adapt.guard: unknown keys {unknown}; expected enabled, tolerance_mm")
+    if not isinstance(guard.get("enabled"), bool):
+        raise ValueError(f"adapt.guard.enabled: expected true or false, got {guard.get('enabled')!r}")
+    tol = guard.get("tolerance_mm")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
+        raise ValueError(f"adapt.guard.tolerance_mm: expected a number >= 0, got {tol!r}")
+    return guard
+
+
+def _scorer(config, source_validation: dict, target_train: dict, dev):
+    """Label-free scores of a lifter state (the guard's numbers, ``core.guard``)."""
+    return lambda state: label_free_scores(LifterCheckpoint(config, state, {}).model(dev), source_validation, target_train, dev)
+
+
+def control_lifter(
     source_train: dict,
+    source_validation: dict,
     target_train: dict,
     lifter_baseline: dict,
     adapt_params: dict,
@@ -66,18 +104,53 @@ def adapt_lifter(
     seed: int,
     device: str,
     checkpoints: dict,
+    stage: str = "control",
+) -> tuple[dict, pd.DataFrame]:
+    """The fair control: the baseline fine-tuned on source batches alone, with the same
+    lifter steps, learning rates, source batches and seed as the adapted lifter (see
+    ``core.adapt``). Its last epoch carries the guard's label-free scores."""
+    params, cfg, baseline, gen_cfg, _, ingest_cfg, dev = _loop_setup(adapt_params, lifter_baseline, ingest, target, seed, device)
+    stamp = fingerprint(
+        {"stage": "control", "params": params, "ingest": ingest_cfg, "seed": seed},
+        {"source": source_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
+        dev,
+    )
+    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
+    log.info("fine-tuning the control lifter on source alone (%s)", dev)
+    result = adapt(
+        source_train, target_train, baseline, gen_cfg, cfg,
+        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
+        on_epoch=_log_control_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save, control=True,
+    )
+    last = LifterCheckpoint(baseline.config, result.lifter, {}).model(dev)
+    scores = label_free_scores(last, source_validation, target_train, dev)
+    history = pd.DataFrame(result.history)
+    for k, v in scores.items():
+        history.loc[history.index[-1], k] = v
+    info = {**baseline.info, "control_for": target, "epochs": cfg.epochs, "scores": scores,
+            "selection": "last epoch (source batches only, as many lifter steps as the adapted lifter)"}
+    return LifterCheckpoint(baseline.config, result.lifter, info).to_payload(), history
+
+
+def adapt_lifter(
+    source_train: dict,
+    source_validation: dict,
+    target_train: dict,
+    lifter_baseline: dict,
+    lifter_control: dict,
+    adapt_params: dict,
+    ingest: dict,
+    target: str,
+    seed: int,
+    device: str,
+    checkpoints: dict,
     stage: str = "adapt",
 ) -> tuple[dict, dict, dict, dict, pd.DataFrame]:
-    """Generate motions adversarially, select them, fine-tune the lifter (one loop).
-    Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``) after every
-    epoch; resumes from it with ``checkpoints.resume``."""
-    params = for_target(adapt_params, target, "adapt")
-    cfg = adapt_config(params)
-    baseline = LifterCheckpoint.from_payload(lifter_baseline)
-    gen_cfg = GeneratorConfig(frames=baseline.config.receptive_field, **generator_params(params))
-    ingest_cfg = target_config(ingest, target)
-    seed_everything(seed)
-    dev = resolve_device(device)
+    """Generate motions adversarially, select them, fine-tune the lifter; then the guard
+    (``adapt.guard``) keeps the best adapted epoch or falls back to ``lifter_control``
+    (``core.guard``). Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``)
+    after every epoch; resumes from it with ``checkpoints.resume``."""
+    params, cfg, baseline, gen_cfg, guard, ingest_cfg, dev = _loop_setup(adapt_params, lifter_baseline, ingest, target, seed, device)
     stamp = fingerprint(
         {"stage": "adapt", "params": params, "ingest": ingest_cfg, "seed": seed},
         {"source": source_train, "target": target_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
@@ -92,11 +165,54 @@ def adapt_lifter(
         source_train, target_train, baseline, gen_cfg, cfg,
         ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
         on_epoch=_log_epoch, resume=resume, on_checkpoint=ckpt.save,
+        score=_scorer(baseline.config, source_validation, target_train, dev) if guard["enabled"] else None,
     )
-    info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs, "selection": "last epoch (no test-set selection)"}
-    lifter = LifterCheckpoint(baseline.config, result.lifter, info).to_payload()
+    info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs}
+    state = result.lifter
+    if guard["enabled"]:
+        control = LifterCheckpoint.from_payload(lifter_control)
+        scored = [r for r in result.history if r["epoch"] >= cfg.warmup_epochs]
+        decision = choose(scored, control.info["scores"], float(guard["tolerance_mm"]))
+        state = control.state_dict if decision["fallback"] else result.epoch_lifters[decision["selected_epoch"]]
+        info.update(guard=decision, selection="label-free guard (core.guard)")
+        log.info("guard: %s (%s)", "fallback to the control" if decision["fallback"] else f"epoch {decision['selected_epoch']}", decision["reason"])
+        if mlflow.active_run() is not None:
+            mlflow.log_metrics({"guard_fallback": float(decision["fallback"]), "guard_selected_epoch": float(decision["selected_epoch"] if decision["selected_epoch"] is not None else -1)})
+    else:
+        info.update(guard={"selected_epoch": cfg.epochs - 1, "fallback": False, "reason": "guard off: last epoch"}, selection="last epoch (no test-set selection)")
+    lifter = LifterCheckpoint(baseline.config, state, info).to_payload()
     generator = {"config": {**gen_cfg.__dict__}, "state_dict": result.generator}
     return generator, result.discriminators, lifter, result.samples, pd.DataFrame(result.history)
+
+
+def _log_control_epoch(epoch: int, record: dict) -> None:
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"control_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
+
+
+def compare_with_references(metrics: dict, metrics_baseline: dict, metrics_control: dict, lifter_adapted: dict) -> dict:
+    """The adapted lifter's metrics file plus its gains against the baseline and the
+    control (``gain_vs_baseline`` / ``gain_vs_control``: reference minus adapted, per
+    overall metric; positive is better for errors) and the guard's decision
+    (``selected_epoch``, ``fallback``)."""
+    guard = (lifter_adapted.get("info") or {}).get("guard") or {}
+    out = dict(metrics)
+    for name, ref in (("baseline", metrics_baseline), ("control", metrics_control)):
+        out[f"gain_vs_{name}"] = {k: float(ref["overall"][k] - v) for k, v in metrics["overall"].items() if k in ref["overall"]}
+        mpjpe_ref = ref["overall"].get("mpjpe")
+        if mpjpe_ref:
+            out[f"gain_vs_{name}"]["mpjpe_percent"] = float(100.0 * (mpjpe_ref - metrics["overall"]["mpjpe"]) / mpjpe_ref)
+    out["selected_epoch"] = guard.get("selected_epoch")
+    out["fallback"] = bool(guard.get("fallback", False))
+    out["guard"] = guard
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"gain_vs_{n}_{k}": v for n in ("baseline", "control") for k, v in out[f"gain_vs_{n}"].items()})
+    log.info(
+        "adapted MPJPE %.1f mm: %.1f%% below the baseline, %.1f%% below the control%s",
+        metrics["overall"]["mpjpe"], out["gain_vs_baseline"].get("mpjpe_percent", float("nan")),
+        out["gain_vs_control"].get("mpjpe_percent", float("nan")), " (guard fell back to the control)" if out["fallback"] else "",
+    )
+    return out
 
 
 def select_samples(generated: dict) -> dict:

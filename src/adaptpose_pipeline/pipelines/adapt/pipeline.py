@@ -2,10 +2,31 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, plot_adapt_curves, select_samples
+from adaptpose_pipeline.pipelines.adapt.nodes import (
+    adapt_lifter,
+    compare_with_references,
+    control_lifter,
+    plot_adapt_curves,
+    select_samples,
+)
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
 from adaptpose_pipeline.reporting import motion_plots
+
+
+def control_nodes() -> Pipeline:
+    """The fair control (the baseline fine-tuned as long on source alone) and its metrics."""
+    control = node(
+        control_lifter,
+        inputs=[
+            "source_train_arrays", "source_validation_arrays", "target_train_arrays", "lifter_baseline", "params:adapt",
+            "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
+        ],
+        outputs=["lifter_control", "control_history"],
+        name="finetune_control_lifter",
+        tags=["adapt"],
+    )
+    return pipeline([control]) + evaluation_nodes("control")
 
 
 def adaptation_nodes() -> Pipeline:
@@ -14,8 +35,9 @@ def adaptation_nodes() -> Pipeline:
             node(
                 adapt_lifter,
                 inputs=[
-                    "source_train_arrays", "target_train_arrays", "lifter_baseline", "params:adapt",
-                    "params:ingest", "params:target", "params:seed", "params:device", "params:checkpoints",
+                    "source_train_arrays", "source_validation_arrays", "target_train_arrays", "lifter_baseline",
+                    "lifter_control", "params:adapt", "params:ingest", "params:target", "params:seed", "params:device",
+                    "params:checkpoints",
                 ],
                 outputs=["generator_weights", "discriminator_weights", "lifter_adapted", "generated_motions", "adapt_history"],
                 name="generate_motion_and_finetune_lifter",
@@ -56,4 +78,21 @@ def create_pipeline(**kwargs) -> Pipeline:
         name="log_baseline_metrics",
         tags=["adapt"],
     )
-    return adaptation_nodes() + evaluation_nodes("adapted") + pipeline([recap])
+    return control_nodes() + adaptation_nodes() + adapted_evaluation() + pipeline([recap])
+
+
+def adapted_evaluation() -> Pipeline:
+    """The adapted lifter's evaluation; its metrics file also holds the gains against the
+    baseline and the control and the guard's decision (``compare_with_references``)."""
+    plain = "adapted_metrics_before_comparison"
+    compare = node(
+        compare_with_references,
+        inputs=[plain, "metrics_baseline", "metrics_control", "lifter_adapted"],
+        outputs="metrics_adapted",
+        name="compare_with_baseline_and_control",
+        tags=["adapt"],
+    )
+    evaluation = evaluation_nodes("adapted")
+    inner = [n for n in evaluation.nodes if n.name == "compute_metrics_adapted"]
+    rest = [n for n in evaluation.nodes if n.name != "compute_metrics_adapted"]
+    return pipeline(inner, outputs={"metrics_adapted": plain}) + pipeline([compare]) + pipeline(rest)

@@ -6,15 +6,15 @@
 from kedro.pipeline import Pipeline
 
 from adaptpose_pipeline.pipelines import evaluate, ingest, pretrain
-from adaptpose_pipeline.pipelines.adapt.pipeline import adaptation_nodes
-from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
+from adaptpose_pipeline.pipelines.adapt.pipeline import adaptation_nodes, adapted_evaluation, control_nodes
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return (
         sum((m.create_pipeline() for m in (ingest, pretrain, evaluate)), Pipeline([]))
+        + control_nodes()
         + adaptation_nodes()
-        + evaluation_nodes("adapted")
+        + adapted_evaluation()
     )
 
 

@@ -28,7 +28,7 @@ from adaptpose_pipeline.reporting.evaluation import (
 log = logging.getLogger(__name__)
 # MLflow metric names per model: the baseline's carry a prefix so that an adaptation
 # run can log both and the compare view lines `mpjpe` up across runs.
-MLFLOW_PREFIX = {"baseline": "baseline_", "adapted": ""}
+MLFLOW_PREFIX = {"baseline": "baseline_", "control": "control_", "adapted": ""}
 CHECKPOINT_KEYS = ("config", "state_dict", "info")
 
 

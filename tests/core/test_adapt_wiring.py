@@ -1,0 +1,208 @@
+"""The adaptation loop's wiring: which samples, ratios, critics and learning rates each
+step really uses. Each test here fails on a specific way of breaking ``core.adapt``
+(swapped ratios, fine-tuning on unselected fakes, an ignored switch, ...)."""
+
+import numpy as np
+import pytest
+import torch
+
+from adaptpose_pipeline.core import adapt as A
+from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
+from adaptpose_pipeline.core.discriminators import DomainDiscriminator2D
+from adaptpose_pipeline.core.generator import GeneratorConfig
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+from tests.core.test_adapt import _arrays
+
+TARGET_OFFSET = 5.0  # target 2D lives around +5: anything above 3 came from the target
+
+
+@pytest.fixture
+def baseline():
+    torch.manual_seed(0)
+    cfg = LifterConfig(filter_widths=(3,), channels=16, dropout=0.25)
+    return LifterCheckpoint(cfg, TemporalModel(cfg).state_dict())
+
+
+def _target():
+    t = _arrays(2, 12, 1, with_3d=False)
+    t["pose_2d"] = t["pose_2d"] + TARGET_OFFSET
+    return t
+
+
+def _cfg(**kw):
+    base = dict(
+        epochs=2, warmup_epochs=1, batch_size=8, samples_per_epoch=32, pool_size=32, proj_batch=4, keep_samples=8,
+        hard_ratio_bone=HardRatio(3.0, 5.0, 2.0, 0.1), hard_ratio_camera=HardRatio(17.0, 17.0, 15.0, 0.01),
+    )
+    return AdaptConfig(**{**base, **kw})
+
+
+def _run(baseline, cfg, gen=None, **kw):
+    gen = gen or GeneratorConfig(frames=3, hidden=16)
+    return adapt(_arrays(3, 12, 0), _target(), baseline, gen, cfg, "screen", False, torch.device("cpu"), seed=0, progress=False, **kw)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+REJECT_ALL = dict(selection_a=1e6, selection_b=1e-3)  # a band no ratio reaches
+
+
+@pytest.mark.parametrize("schedule", ["interleaved", "generate_then_finetune"])
+def test_finetuning_sees_only_selected_fakes(baseline, schedule):
+    control = _run(baseline, _cfg(schedule=schedule), control=True)
+    rejected = _run(baseline, _cfg(schedule=schedule, **REJECT_ALL))
+    assert rejected.history[-1]["selection_rate"] == 0.0
+    # nothing selected: exactly the source-only fine-tuning of the control
+    assert _same(rejected.lifter, control.lifter)
+    kept = _run(baseline, _cfg(schedule=schedule, selection=False))
+    assert kept.history[-1]["selection_rate"] == 1.0 and not _same(kept.lifter, control.lifter)
+
+
+def test_control_trains_the_lifter_only(baseline):
+    control = _run(baseline, _cfg(), control=True)
+    assert not _same(control.lifter, baseline.state_dict)
+    fresh = _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8))  # one generator step
+    assert set(control.generator) == set(fresh.generator)
+    assert all("g_total" not in r and "selection_rate" not in r for r in control.history)
+    assert [("lifter" in r) for r in control.history] == [False, True]  # warm-up epoch: no lifter step either
+
+
+def test_ratios_reach_the_right_loss_terms_and_selection(baseline, monkeypatch):
+    """With bone generation off, the bone stage's 2D is the source's own 2D, so the bone
+    ratio is exactly 1 while the camera ratio is not: each term must get its own."""
+    calls, selected = [], []
+    real_hr, real_sel = L.hard_ratio_loss, L.selection_mask
+    monkeypatch.setattr(L, "hard_ratio_loss", lambda r, c, d, s="printed": calls.append((r.detach().clone(), c, d, s)) or real_hr(r, c, d, s))
+    monkeypatch.setattr(L, "selection_mask", lambda r, *a, **k: selected.append(r.detach().clone()) or real_sel(r, *a, **k))
+    # the camera starts at 2 m where the source stands at 5 m: a clearly different view
+    gen = GeneratorConfig(frames=3, hidden=16, bone_generation="off", depth_init=2.0, min_depth=1.0)
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, hard_ratio_semantics="released"), gen=gen)
+    bone = [r for r, c, d, s in calls if c == 3.0]
+    camera = [r for r, c, d, s in calls if c == 17.0]
+    assert len(bone) == len(camera) == len(selected) == 4
+    assert all(s == "released" for *_, s in calls)
+    assert all(d == 2.0 for r, c, d, s in calls if c == 3.0) and all(d == 15.0 for r, c, d, s in calls if c == 17.0)
+    for b, cam, sel in zip(bone, camera, selected):
+        assert torch.allclose(b, torch.ones_like(b), atol=1e-4)
+        assert not torch.allclose(cam, torch.ones_like(cam), atol=1e-2)
+        assert torch.equal(sel, cam)  # selection judges the camera-stage ratio
+
+
+def test_bone_hard_ratio_target_rises_over_epochs(baseline, monkeypatch):
+    cs = []
+    real = L.hard_ratio_loss
+    monkeypatch.setattr(L, "hard_ratio_loss", lambda r, c, d, s="printed": cs.append(c) or real(r, c, d, s))
+    _run(baseline, _cfg(epochs=3, warmup_epochs=0, samples_per_epoch=8))
+    assert cs[0::2] == [3.0, 4.0, 5.0] and cs[1::2] == [17.0, 17.0, 17.0]
+
+
+def test_feedback_waits_for_its_warmup(baseline, monkeypatch):
+    epochs_called = []
+    real = L.lookahead_reprojection_loss
+    monkeypatch.setattr(L, "lookahead_reprojection_loss", lambda *a: epochs_called.append(len(hist)) or real(*a))
+    monkeypatch.setattr(L, "hard_ratio_loss", lambda *a, **k: pytest.fail("hard ratio before the feedback warm-up") if len(hist) < 1 else torch.zeros(()))
+    hist: list = []
+    _run(baseline, _cfg(epochs=2, warmup_epochs=0, samples_per_epoch=8, feedback_warmup_epochs=1), on_epoch=lambda e, r: hist.append(r))
+    assert epochs_called == [1]
+
+
+def test_learning_rates_decay_linearly_per_epoch(baseline):
+    states = []
+    _run(baseline, _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8, lr_generator=2e-4, lr_discriminator=3e-4, lr_lifter=5e-4), on_checkpoint=states.append)
+    for state in states:
+        factor = 1.0 - state["epoch"] / 4
+        for key, lr in (("opt_g", 2e-4), ("opt_d", 3e-4), ("opt_n", 5e-4)):
+            assert state[key]["param_groups"][0]["lr"] == pytest.approx(lr * factor)
+
+
+@pytest.mark.parametrize("d_every,expected", [(1, 4), (2, 2), (3, 2), (5, 1)])
+def test_critics_step_every_d_every_generator_steps(baseline, monkeypatch, d_every, expected):
+    count = []
+    real = A.critic_step
+    monkeypatch.setattr(A, "critic_step", lambda *a: count.append(1) or real(*a))
+    res = _run(baseline, _cfg(epochs=1, warmup_epochs=0, d_every=d_every))  # 4 generator steps
+    assert len(count) == expected and "d_2d" in res.history[0]
+
+
+@pytest.mark.parametrize("domain_discriminator", [True, False])
+def test_domain_discriminator_switch_chooses_the_critics_real_2d(baseline, monkeypatch, domain_discriminator):
+    seen = []
+    real = DomainDiscriminator2D.forward
+
+    def spy(self, x):
+        if torch.is_grad_enabled():  # training calls; the held-apart measure runs without grad
+            seen.append(float(x.detach().max()))
+        return real(self, x)
+
+    monkeypatch.setattr(DomainDiscriminator2D, "forward", spy)
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, domain_discriminator=domain_discriminator))
+    saw_target = any(v > 3.0 for v in seen)
+    assert saw_target is domain_discriminator
+
+
+def test_lifter_is_untouched_until_warmup_ends(baseline):
+    states = []
+    _run(baseline, _cfg(epochs=2, warmup_epochs=1), on_checkpoint=states.append)
+    assert _same(states[0]["lifter"], baseline.state_dict)
+    assert not _same(states[1]["lifter"], baseline.state_dict)
+
+
+def test_switches_have_observable_effects(baseline):
+    gen = lambda **k: GeneratorConfig(frames=3, hidden=16, **k)  # noqa: E731
+    one = dict(epochs=1, warmup_epochs=0, samples_per_epoch=8)
+    no_bones = _run(baseline, _cfg(**one), gen=gen(bone_generation="off"))
+    assert not any(k.startswith("bone_net") for k in no_bones.generator)
+    np.testing.assert_array_equal(no_bones.samples["pose_3d"], no_bones.samples["source_pose_3d"])
+    no_camera = _run(baseline, _cfg(**one), gen=gen(camera_generation="off"))
+    np.testing.assert_allclose(no_camera.samples["rotation"], np.broadcast_to(np.eye(3), no_camera.samples["rotation"].shape))
+    full = _run(baseline, _cfg(**one), gen=gen())
+    assert not np.allclose(full.samples["rotation"], np.eye(3), atol=1e-4)
+    assert any(k.startswith("kcs_branch") for k in full.discriminators["d2d"])
+    no_kcs = _run(baseline, _cfg(kcs_2d=False, **one))
+    assert not any(k.startswith("kcs_branch") for k in no_kcs.discriminators["d2d"])
+    assert _run(baseline, _cfg(**REJECT_ALL, **one)).history[0]["selection_rate"] == 0.0
+    assert _run(baseline, _cfg(selection=False, **REJECT_ALL, **one)).history[0]["selection_rate"] == 1.0
+
+
+def test_critic_3d_lengths_switch(baseline, monkeypatch):
+    lengths = []
+    real = A._critic_3d_input
+
+    def spy(pose, keep):
+        out = real(pose, keep)
+        bones = out[..., 1:, :] - out[..., [0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15], :]
+        lengths.append(torch.linalg.vector_norm(bones, dim=-1))
+        return out
+
+    monkeypatch.setattr(A, "_critic_3d_input", spy)
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, critic_3d_lengths=False))
+    assert lengths and all(torch.allclose(x, torch.ones_like(x), atol=1e-5) for x in lengths)
+
+
+def test_epoch_records_domain_measures(baseline):
+    res = _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8))
+    rec = res.history[0]
+    for key in ("fd_generated_target", "fd_source_target", "critic_2d_accuracy", "gen_elevation_deg", "source_elevation_deg", "gen_distance_m"):
+        assert np.isfinite(rec[key]), key
+    assert 0.0 <= rec["critic_2d_accuracy"] <= 1.0
+    assert rec["fd_source_target"] > 0
+
+
+def test_score_keeps_every_epochs_lifter(baseline):
+    scores = iter(range(100))
+    res = _run(baseline, _cfg(epochs=2, warmup_epochs=0, samples_per_epoch=8), score=lambda m: {"s": float(next(scores))})
+    assert [r["s"] for r in res.history] == [0.0, 1.0]
+    assert set(res.epoch_lifters) == {0, 1} and _same(res.epoch_lifters[1], res.lifter)
+    assert not _same(res.epoch_lifters[0], res.lifter)
+
+
+def test_new_config_keys_are_checked():
+    with pytest.raises(ValueError, match="adapt.schedule"):
+        AdaptConfig(schedule="alternate")
+    with pytest.raises(ValueError, match="hard_ratio_semantics"):
+        AdaptConfig(hard_ratio_semantics="inside")
+    with pytest.raises(ValueError, match="feedback_warmup_epochs"):
+        AdaptConfig(epochs=2, feedback_warmup_epochs=2)
