@@ -206,3 +206,25 @@ def test_new_config_keys_are_checked():
         AdaptConfig(hard_ratio_semantics="inside")
     with pytest.raises(ValueError, match="feedback_warmup_epochs"):
         AdaptConfig(epochs=2, feedback_warmup_epochs=2)
+
+
+def test_generated_projection_applies_the_source_distortion_by_hand():
+    # one point at (0.5, -0.25, 2.5) m: u = (0.2, -0.1), r^2 = 0.05
+    k1, k2, k3, p1, p2 = -0.2, 0.24, -0.003, -0.001, -0.0014
+    f, c, size = 1000.0, 500.0, 1000.0
+    u, v, r2 = 0.2, -0.1, 0.05
+    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    tangential = p1 * u + p2 * v
+    ud, vd = u * (radial + tangential) + p1 * r2, v * (radial + tangential) + p2 * r2
+    expected = torch.tensor([f * ud + c, f * vd + c]) / size * 2 - 1  # screen normalisation
+    pose = torch.zeros(1, 1, 17, 3)
+    pose[..., :] = torch.tensor([0.5, -0.25, 2.5])
+    src = {
+        "f": torch.tensor([[f, f]]), "c": torch.tensor([[c, c]]), "size": torch.tensor([[size, size]]),
+        "k": torch.tensor([[k1, k2, k3]]), "p": torch.tensor([[p1, p2]]),
+    }
+    got = A.project_normalise(pose, src, "screen", False)[0, 0, 0]
+    assert torch.allclose(got, expected.float(), atol=1e-6)
+    plain = A.project_normalise(pose, {k: v for k, v in src.items() if k not in ("k", "p")}, "screen", False)[0, 0, 0]
+    assert torch.allclose(plain, torch.tensor([f * u + c, f * v + c]) / size * 2 - 1, atol=1e-6)
+    assert not torch.allclose(got, plain, atol=1e-4)

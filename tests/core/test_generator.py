@@ -336,3 +336,87 @@ def test_runs_on_cuda():
     assert (out.pose_3d_cam[..., 2] > 0).all()
     out.pose_3d_cam.sum().backward()
     assert model.camera_net.out.weight.grad.abs().max() > 0
+
+
+# ---- options added for real-motion adaptation (issue 14)
+
+
+def test_bg1_per_window_uses_one_offset_for_every_frame():
+    from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
+
+    torch.manual_seed(0)
+    gen = HumanMotionGenerator(GeneratorConfig(frames=5, hidden=16, bone_generation="bg1", bg1_offsets="per_window", camera_generation="off"))
+    assert gen.bone_net.out.out_features == 16 * 3  # one dB per bone, not per frame
+    with torch.no_grad():
+        gen.bone_net.out.bias.normal_()  # a visible offset
+    pose = torch.zeros(2, 5, 17, 3)
+    pose[..., 1:, 1] = -0.1 * torch.arange(1, 17)  # a straight chain along -y, the same every frame
+    out = gen(pose, torch.zeros(2, 5, 3))
+    d = out.bone_params["delta"]
+    assert d.shape == (2, 5, 16, 3) and torch.equal(d[:, :1].expand_as(d), d)
+    # same source bones every frame + one offset = the same generated pose every frame
+    assert torch.allclose(out.pose_3d[:, :1].expand_as(out.pose_3d), out.pose_3d, atol=1e-6)
+    per_frame = HumanMotionGenerator(GeneratorConfig(frames=5, hidden=16, bone_generation="bg1", camera_generation="off"))
+    assert per_frame.bone_net.out.out_features == 5 * 16 * 3
+    with pytest.raises(ValueError, match="bg1_offsets"):
+        GeneratorConfig(frames=5, bg1_offsets="per_bone")
+
+
+def test_upright_rotation_known_angles():
+    from adaptpose_pipeline.core.generator import upright_rotation
+
+    pitch, yaw = torch.tensor([math.radians(30.0), 0.0]), torch.tensor([0.0, math.radians(90.0)])
+    R = upright_rotation(pitch, yaw).double()
+    c, s = math.cos(math.radians(30)), math.sin(math.radians(30))
+    expected_pitch = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=torch.float64)
+    assert torch.allclose(R[0], expected_pitch, atol=1e-6)
+    # yaw 90 deg about the vertical (y) axis takes the optical axis z to x
+    assert torch.allclose(R[1] @ torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64), atol=1e-6)
+    # the camera's vertical stays in the y-z plane: no roll for any pitch and yaw
+    Rr = upright_rotation(torch.tensor([0.4]), torch.tensor([1.1]))[0]
+    assert abs(float((Rr @ torch.tensor([0.0, 1.0, 0.0]))[0])) < 1e-6
+
+
+def test_prob_upright_camera_is_bounded_and_trainable():
+    from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
+
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(frames=3, hidden=16, camera_generation="prob_upright", max_pitch_deg=30.0, min_depth=3.0, max_depth=7.0, depth_init=5.0)
+    gen = HumanMotionGenerator(cfg)
+    pose = torch.randn(64, 3, 17, 3) * 0.2
+    pose[..., 0, :] = 0
+    root = torch.tensor([0.0, 0.0, 5.0]).expand(64, 3, 3).clone()
+    out = gen(pose, root)
+    assert torch.allclose(out.translation[:, 2], torch.full((64,), 5.0), atol=0.05)  # starts at depth_init
+    assert out.camera["pitch"].abs().max() < 0.05 and out.camera["yaw"].abs().max() < 0.2  # starts near I
+    out.camera["pitch"].sum().backward()
+    assert gen.camera_net.out.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # push every head far out: the bounds must hold
+        gen.camera_net.out.bias.fill_(50.0)
+    out = gen(pose, root)
+    assert out.camera["pitch"].abs().max() <= math.radians(30.0) + 1e-6
+    z = out.translation[:, 2]
+    assert (z >= 3.0 - 1e-5).all() and (z <= 7.0 + 1e-4).all()
+    assert (out.translation[:, :2].abs() <= 0.2 * z[:, None] + 1e-5).all()  # near the optical axis
+    with pytest.raises(ValueError, match="max_depth"):
+        GeneratorConfig(frames=3, max_depth=4.0, depth_init=5.0)
+
+
+def test_global_length_scales_every_sample_alike():
+    from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
+    from adaptpose_pipeline.core.skeleton import bone_lengths, joints_to_bones
+
+    torch.manual_seed(0)
+    gen = HumanMotionGenerator(GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off", global_length_max=0.5))
+    with torch.no_grad():
+        gen.global_length.copy_(torch.linspace(-3, 3, 16))
+    pose = torch.randn(4, 3, 17, 3) * 0.2
+    out = gen(pose, torch.zeros(4, 3, 3))
+    ratio = bone_lengths(joints_to_bones(out.pose_3d)) / bone_lengths(joints_to_bones(pose))
+    expected = torch.exp(0.5 * torch.tanh(torch.linspace(-3, 3, 16)))
+    assert torch.allclose(ratio, expected.expand_as(ratio), atol=1e-5)
+    assert float(ratio.max()) <= math.exp(0.5) + 1e-6
+    out.pose_3d.sum().backward()
+    assert gen.global_length.grad is not None and gen.global_length.grad.abs().sum() > 0
+    off = HumanMotionGenerator(GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off"))
+    assert off.global_length is None and torch.equal(off(pose, torch.zeros(4, 3, 3)).pose_3d, pose)

@@ -110,6 +110,7 @@ class AdaptConfig:
     w_proj: float = 1.0
     w_range: float = 3.0
     w_lambda: float = 1.0
+    w_match: float = 0.0
     proj_batch: int = 128
     proj_inner_lr: float = 1e-3
     hard_ratio_bone: HardRatio = HardRatio(3.0, 5.0, 2.0, 0.1)
@@ -328,11 +329,15 @@ def generator_step(
             n = min(cfg.proj_batch, len(fake_2d))
             proj = L.lookahead_reprojection_loss(lifter, fake_2d[:n], fake_3d[:n], tgt[:n], cfg.proj_inner_lr)
     adv_2d = lsgan_g_loss(nets.d2d(fake_2d))
+    match = L.moment_matching_loss(fake_2d[:, mid].flatten(1), tgt[:, mid].flatten(1)) if cfg.w_match > 0 else zero
     frames = _frames_3d(rf, cfg.frames_3d, tgen, fake_2d.device)
     adv_3d = lsgan_g_loss(nets.d3d(_critic_3d_input(out.pose_3d[:, frames].flatten(0, 1), cfg.critic_3d_lengths)))
     rng_loss = L.bone_range_loss(out.bone_cos) if gen.bone_net is not None else zero
     lam = L.lambda_penalty(out.lam, cfg.lambda_limit)
-    loss_g = cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj + cfg.w_range * rng_loss + cfg.w_lambda * lam
+    loss_g = (
+        cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj + cfg.w_range * rng_loss
+        + cfg.w_lambda * lam + cfg.w_match * match
+    )
     if nets.gen_params:
         nets.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -345,7 +350,7 @@ def generator_step(
     stats.update(_generator_stats(out))
     stats.update(
         g_total=loss_g.item(), g_adv_2d=adv_2d.item(), g_adv_3d=adv_3d.item(), g_hard_ratio=hr.item(),
-        g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(),
+        g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(), g_match=match.item(),
         ratio_camera=ratio_cam.detach().median().item(), ratio_bone=ratio_bone.detach().median().item(),
     )
     return fake_2d.detach(), fake_3d.detach(), keep, {"out": out, **stats}

@@ -67,6 +67,22 @@ def selection_mask(ratio: torch.Tensor, a: float, b: float, pose_2d: torch.Tenso
     return keep
 
 
+def moment_matching_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Distance between the first two moments of two batches of flattened 2D poses
+    ``(B, D)`` and ``(B', D)``: ``|mu_f - mu_r|^2 + |S_f - S_r|_F^2``.
+
+    A non-adversarial pull of the generated 2D towards the target's distribution: it
+    cannot be won outright (as a critic can, on cues such as a dataset's joint
+    conventions that no camera or bone change can fix), so it keeps pointing towards
+    the target while the critic saturates. The real batch's moments are constants."""
+    real = real.detach()
+    mu_f, mu_r = fake.mean(0), real.mean(0)
+    cf, cr = fake - mu_f, real - mu_r
+    s_f = cf.T @ cf / max(len(fake) - 1, 1)
+    s_r = cr.T @ cr / max(len(real) - 1, 1)
+    return ((mu_f - mu_r) ** 2).sum() + ((s_f - s_r) ** 2).sum()
+
+
 def reprojection_loss(pred_3d: torch.Tensor, pose_2d: torch.Tensor) -> torch.Tensor:
     """Eqs. 18-19: L1 distance between the scale-normalised orthographic projection
     ``[I2 | 0] N(x)`` of lifted poses ``(B, J, 3)`` and the 2D they were lifted from

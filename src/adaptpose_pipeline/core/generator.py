@@ -39,9 +39,19 @@ Camera modes (:data:`CAMERA_MODES`); the camera head ``h`` reads the flattened
   ``mu`` and ``sigma`` get gradients), ``R = H(theta r / |r|)``.
 - ``prob_quaternion`` (Eq. 13): ``q = normalize(mu + sigma * e)``, (w, x, y, z).
 - ``prob_euler`` (Eq. 12): ``(a, b, c) = mu + sigma * e``, ``R = Rz(a) Ry(b) Rx(c)``.
+- ``prob_upright``: an upright camera, as every real capture has: ``R = Rx(pitch) Ry(yaw)``
+  with ``pitch = max_pitch tanh(mu_p + sigma_p e_p)`` (an elevation change of at most
+  ``max_pitch_deg`` about the camera's x axis, horizon kept) and
+  ``yaw = pi tanh(mu_y + sigma_y e_y)`` (the person turned about the camera's vertical
+  axis, any heading). A critic cannot push it to upside-down or rolled views that no
+  dataset has; ``sigma = h^2 + eps`` as above, starting small (``R`` near ``I``).
 - ``off``: ``R = I`` and the source's own root: ``X_fake = X_b + root``.
 
-Translation: ``T = (tx, ty, max(min_depth + softplus(tz), min_depth + c))`` where
+Translation: ``T = (tx, ty, max(depth(tz), min_depth + c))`` with ``depth = min_depth +
+softplus(tz)``, or, when ``max_depth`` is set, ``min_depth + (max_depth - min_depth)
+sigmoid(tz)`` (a bounded range: real cameras stand a few metres from the person, and
+an unbounded depth lets the generator fake the target's 2D proportions with extreme
+perspective), where
 ``c = -min z`` of the rotated window relative to its centre root. The floor only acts
 when the head's depth would bring a joint closer than ``min_depth`` to the camera
 plane; so every generated joint has ``z >= min_depth > 0``, whatever the rotation or
@@ -94,6 +104,7 @@ from adaptpose_pipeline.core.skeleton import (
 BONE_MODES: tuple[str, ...] = ("bg1", "bg2", "bg3", "off")
 BG1_OFFSETS: tuple[str, ...] = ("per_frame", "per_window")
 CAMERA_MODES: tuple[str, ...] = (
+    "prob_upright",
     "det_axis_angle",
     "prob_axis_angle",
     "prob_quaternion",
@@ -109,6 +120,8 @@ FIXED_BONES: tuple[str, ...] = ("spine", "thorax")
 BG3_MAX_ANGLE: float = math.pi / 3
 # Output-layer weights are multiplied by this at init: heads start near their biases.
 INIT_OUTPUT_SCALE: float = 1e-2
+# With max_depth set, the root stays within this tangent of the optical axis.
+MAX_OFF_AXIS: float = 0.2
 # Lower bound of the probabilistic heads' sigma = h^2 + SIGMA_EPS.
 SIGMA_EPS: float = 1e-6
 # Initial sigma of the quaternion / Euler heads: small, so R starts near I.
@@ -117,9 +130,9 @@ SIGMA_INIT_SMALL: float = 1e-2
 NUM_JOINTS = H36M17.num_joints
 NUM_BONES = H36M17.num_bones
 # Camera head layout before the translation (tx, ty, tz) that every mode appends.
-_CAMERA_HEAD_SIZE = {"det_axis_angle": 3, "prob_axis_angle": 7, "prob_quaternion": 8, "prob_euler": 6}
+_CAMERA_HEAD_SIZE = {"det_axis_angle": 3, "prob_axis_angle": 7, "prob_quaternion": 8, "prob_euler": 6, "prob_upright": 4}
 # Size of the standard-normal draw each probabilistic mode reparameterises.
-_CAMERA_EPS_SIZE = {"det_axis_angle": 0, "prob_axis_angle": 3, "prob_quaternion": 4, "prob_euler": 3}
+_CAMERA_EPS_SIZE = {"det_axis_angle": 0, "prob_axis_angle": 3, "prob_quaternion": 4, "prob_euler": 3, "prob_upright": 2}
 _PARAM_PREFIX = "adapt.generator"
 
 
@@ -136,7 +149,10 @@ class GeneratorConfig:
     lambda_max: float = 0.2
     depth_init: float = 5.0
     min_depth: float = 1.5
+    max_depth: float | None = None
     bg1_offsets: str = "per_frame"
+    global_length_max: float = 0.0
+    max_pitch_deg: float = 45.0
 
     def __post_init__(self) -> None:
         check_types(self, _PARAM_PREFIX)
@@ -150,6 +166,10 @@ class GeneratorConfig:
                 fail(key, f"an integer >= {low}", value)
         if self.bone_generation not in BONE_MODES:
             fail("bone_generation", f"one of {list(BONE_MODES)}", self.bone_generation)
+        if not 0.0 < self.max_pitch_deg <= 90.0:
+            fail("max_pitch_deg", "an angle in (0, 90] degrees", self.max_pitch_deg)
+        if not 0.0 <= self.global_length_max < 1.5:
+            fail("global_length_max", "a value in [0, 1.5) (log-scale bound; 0: off)", self.global_length_max)
         if self.bg1_offsets not in BG1_OFFSETS:
             fail("bg1_offsets", f"one of {list(BG1_OFFSETS)}", self.bg1_offsets)
         if self.camera_generation not in CAMERA_MODES:
@@ -160,6 +180,8 @@ class GeneratorConfig:
             fail("min_depth", "a depth > 0 (metres)", self.min_depth)
         if not self.depth_init > self.min_depth:
             fail("depth_init", f"a depth > min_depth = {self.min_depth} (metres)", self.depth_init)
+        if self.max_depth is not None and not self.max_depth > self.depth_init:
+            fail("max_depth", f"null or a depth > depth_init = {self.depth_init} (metres)", self.max_depth)
 
     @classmethod
     def from_dict(cls, params: dict) -> GeneratorConfig:
@@ -277,11 +299,29 @@ def bone_cosine(source: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- camera stage
 
 
-def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+def upright_rotation(pitch: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """``Rx(pitch) @ Ry(yaw)`` for angles ``(B,)`` in radians -> ``(B, 3, 3)``: the scene
+    turned by ``yaw`` about the camera's vertical (y) axis, then tilted by ``pitch``
+    about its x axis (x right, y down, z forward)."""
+    c, s = torch.cos(pitch), torch.sin(pitch)
+    o, z = torch.ones_like(pitch), torch.zeros_like(pitch)
+    rx = torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(-1, 3, 3)
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    ry = torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
+    return rx @ ry
+
+
+def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None, max_pitch_deg: float = 45.0) -> tuple[torch.Tensor, dict]:
     """The camera head's rotation part ``(B, k)`` -> ``R (B, 3, 3)`` and its raw outputs.
 
     ``eps (B, k')`` is the standard-normal draw of the probabilistic modes.
     """
+    if mode == "prob_upright":
+        mu, sigma = head[:, 0:2], head[:, 2:4] ** 2 + SIGMA_EPS
+        a = mu + sigma * eps
+        pitch = math.radians(max_pitch_deg) * torch.tanh(a[:, 0])
+        yaw = math.pi * torch.tanh(a[:, 1])
+        return upright_rotation(pitch, yaw), {"mu": mu, "sigma": sigma, "pitch": pitch, "yaw": yaw}
     if mode == "det_axis_angle":
         return axis_angle_to_matrix(head), {"axis_angle": head}
     if mode == "prob_axis_angle":
@@ -346,6 +386,12 @@ class HumanMotionGenerator(nn.Module):
             self.length_net = ResidualMLP(window + cfg.noise_dim, nb, cfg.hidden, cfg.blocks)
             self.length_net.init_output(slice(0, nb))  # lambda near 0
 
+        # One learned length scale per bone for every sample: a dataset's joint
+        # conventions (where "head" or "neck" sit) are the same for all of its frames, so
+        # they belong in one shared parameter, not in per-sample noise that a camera
+        # change could also explain.
+        self.global_length = nn.Parameter(torch.zeros(nb)) if cfg.global_length_max > 0 else None
+
         self.camera_net: ResidualMLP | None = None
         if cfg.camera_generation != "off":
             k = _CAMERA_HEAD_SIZE[cfg.camera_generation]
@@ -363,8 +409,14 @@ class HumanMotionGenerator(nn.Module):
             bias[4:8] = math.sqrt(SIGMA_INIT_SMALL)
         elif mode == "prob_euler":
             bias[3:6] = math.sqrt(SIGMA_INIT_SMALL)
-        # softplus^-1(depth_init - min_depth): the root starts at depth_init.
-        bias[k + 2] = math.log(math.expm1(cfg.depth_init - cfg.min_depth))
+        elif mode == "prob_upright":
+            bias[2:4] = math.sqrt(SIGMA_INIT_SMALL)
+        # softplus^-1 (or logit) of depth_init's place: the root starts at depth_init.
+        if cfg.max_depth is None:
+            bias[k + 2] = math.log(math.expm1(cfg.depth_init - cfg.min_depth))
+        else:
+            frac = (cfg.depth_init - cfg.min_depth) / (cfg.max_depth - cfg.min_depth)
+            bias[k + 2] = math.log(frac / (1.0 - frac))
         return bias
 
     def _noise(self, batch: int, dim: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -386,7 +438,10 @@ class HumanMotionGenerator(nn.Module):
         src = joints_to_bones(pose_3d)
         if self.bone_net is None:
             lam = pose_3d.new_zeros(B, nb)
-            return pose_3d, lam, bone_cosine(src, src), {}
+            if self.global_length is None:
+                return pose_3d, lam, bone_cosine(src, src), {}
+            bones = src * self.global_scale()[None, None, :, None]
+            return bones_to_joints(bones), lam, bone_cosine(src, bones), {}
 
         flat = pose_3d.reshape(B, -1)
         h = self.bone_net(torch.cat([flat, self._noise(B, self.cfg.noise_dim, pose_3d, generator)], dim=-1))
@@ -407,7 +462,13 @@ class HumanMotionGenerator(nn.Module):
             angle = BG3_MAX_ANGLE * torch.tanh(h[:, nb * 3 :]) * movable
             moved, params = apply_bg3(src, axis, angle), {"axis": axis, "angle": angle}
         bones = scale_bones(moved, lam)
+        if self.global_length is not None:
+            bones = bones * self.global_scale()[None, None, :, None]
         return bones_to_joints(bones), lam, bone_cosine(src, bones), params
+
+    def global_scale(self) -> torch.Tensor:
+        """``(16,)`` the shared per-bone length scale, ``exp(global_length_max tanh(p))``."""
+        return torch.exp(self.cfg.global_length_max * torch.tanh(self.global_length))
 
     def forward(
         self, pose_3d: torch.Tensor, root: torch.Tensor, generator: torch.Generator | None = None
@@ -437,9 +498,16 @@ class HumanMotionGenerator(nn.Module):
         noise = self._noise(B, self.cfg.noise_dim + 3, pose_3d, generator)
         h = self.camera_net(torch.cat([pose_b.reshape(B, -1), noise], dim=-1))
         eps = self._noise(B, _CAMERA_EPS_SIZE[mode], pose_3d, generator) if _CAMERA_EPS_SIZE[mode] else None
-        R, camera = rotation_from_head(mode, h[:, :k], eps)
-        depth = self.cfg.min_depth + F.softplus(h[:, k + 2])
-        pose_cam, T = place_in_camera(pose_b, root, R, h[:, k : k + 2], depth, self.cfg.min_depth)
+        R, camera = rotation_from_head(mode, h[:, :k], eps, self.cfg.max_pitch_deg)
+        if self.cfg.max_depth is None:
+            depth = self.cfg.min_depth + F.softplus(h[:, k + 2])
+        else:
+            depth = self.cfg.min_depth + (self.cfg.max_depth - self.cfg.min_depth) * torch.sigmoid(h[:, k + 2])
+        t_xy = h[:, k : k + 2]
+        if self.cfg.max_depth is not None:
+            # a bounded camera keeps the person near the optical axis too (|x/z|, |y/z| <= 0.2)
+            t_xy = MAX_OFF_AXIS * depth[:, None] * torch.tanh(t_xy)
+        pose_cam, T = place_in_camera(pose_b, root, R, t_xy, depth, self.cfg.min_depth)
         camera["translation_head"] = h[:, k:]
         return GeneratorOutput(
             pose_3d=pose_b,

@@ -13,11 +13,20 @@ Scores of a lifter (:func:`label_free_scores`):
   that understands the target's views lifts poses whose orthographic projection agrees
   with the 2D it was given.
 
-The rule (:func:`choose`): an adapted epoch is *eligible* when its source validation
-MPJPE is at most the control's plus ``tolerance_mm`` (adaptation must not break the
-source) and its target reprojection is below the control's (it must agree better with
-the target 2D). Among eligible epochs the one with the lowest target reprojection is
-kept; when none is eligible, the control is kept (``fallback``).
+The rule (:func:`choose`) uses those and the epoch's domain measures (``core.adapt``):
+an adapted epoch is *eligible* when
+
+1. its source validation MPJPE is at most the control's plus ``tolerance_mm``
+   (adaptation must not break the source), and
+2. the fakes it was fine-tuned on are closer to the target's 2D than the source's own
+   2D is (``fd_generated_target < fd_source_target``, Fréchet distances of normalised
+   2D): if generation did not move towards the target, there is no reason to expect it
+   to help there.
+
+Among eligible epochs the one whose fakes are closest to the target (lowest
+``fd_generated_target``) is kept; when none is eligible, the control is kept
+(``fallback``). ``target_reprojection`` is recorded for inspection but not used: on
+real motion it did not track the target error (it rose on epochs that lowered it).
 """
 
 from __future__ import annotations
@@ -45,41 +54,41 @@ def label_free_scores(model: torch.nn.Module, source_validation: dict, target_tr
     return {"source_val_mpjpe_mm": src, "target_reprojection": float(reproj)}
 
 
+GUARD_KEYS = ("source_val_mpjpe_mm", "fd_generated_target", "fd_source_target")
+
+
 def choose(epochs: list[dict], control: dict, tolerance_mm: float) -> dict:
     """Pick an adapted epoch or fall back to the control (see module docstring).
 
-    ``epochs``: per adapted epoch ``{"epoch", "source_val_mpjpe_mm", "target_reprojection"}``
-    (epochs without scores, e.g. warm-up, are skipped); ``control``: the control's
-    scores. Returns ``{"selected_epoch": int | None, "fallback": bool, "reason": str,
+    ``epochs``: per adapted epoch ``{"epoch", "source_val_mpjpe_mm",
+    "fd_generated_target", "fd_source_target", ...}`` (epochs without them, e.g.
+    warm-up, are skipped); ``control``: the control's scores (``source_val_mpjpe_mm``).
+    Returns ``{"selected_epoch": int | None, "fallback": bool, "reason": str,
     "control": {...}, "selected": {...} | None}``.
     """
     if tolerance_mm < 0:
         raise ValueError(f"adapt.guard.tolerance_mm: expected >= 0, got {tolerance_mm}")
-    keys = ("source_val_mpjpe_mm", "target_reprojection")
-    missing = [k for k in keys if k not in control]
-    if missing:
-        raise KeyError(f"guard: the control's scores lack {missing}")
-    scored = [e for e in epochs if all(k in e for k in keys)]
+    if "source_val_mpjpe_mm" not in control:
+        raise KeyError("guard: the control's scores lack 'source_val_mpjpe_mm'")
+    scored = [e for e in epochs if all(k in e for k in GUARD_KEYS)]
+    base = {"control": dict(control)}
     if not scored:
-        return {"selected_epoch": None, "fallback": True, "reason": "no adapted epoch was scored", "control": dict(control), "selected": None}
+        return {"selected_epoch": None, "fallback": True, "reason": "no adapted epoch was scored", "selected": None, **base}
     limit = control["source_val_mpjpe_mm"] + tolerance_mm
-    eligible = [e for e in scored if e["source_val_mpjpe_mm"] <= limit and e["target_reprojection"] < control["target_reprojection"]]
-    if not eligible:
-        return {
-            "selected_epoch": None,
-            "fallback": True,
-            "reason": (
-                f"no adapted epoch has source validation MPJPE <= {limit:.2f} mm (control + {tolerance_mm} mm) "
-                f"and target reprojection < the control's {control['target_reprojection']:.4f}"
-            ),
-            "control": dict(control),
-            "selected": None,
-        }
-    best = min(eligible, key=lambda e: e["target_reprojection"])
+    within = [e for e in scored if e["source_val_mpjpe_mm"] <= limit]
+    closer = [e for e in within if e["fd_generated_target"] < e["fd_source_target"]]
+    if not closer:
+        why = (
+            f"no adapted epoch keeps the source validation MPJPE within {limit:.2f} mm (control + {tolerance_mm} mm)"
+            if not within
+            else "no adapted epoch's fakes are closer to the target 2D than the source is (Frechet distance)"
+        )
+        return {"selected_epoch": None, "fallback": True, "reason": why, "selected": None, **base}
+    best = min(closer, key=lambda e: e["fd_generated_target"])
     return {
         "selected_epoch": int(best["epoch"]),
         "fallback": False,
-        "reason": "lowest target reprojection among epochs within the source tolerance",
-        "control": dict(control),
-        "selected": {k: float(best[k]) for k in keys},
+        "reason": "fakes closest to the target 2D among epochs within the source tolerance",
+        "selected": {k: float(best[k]) for k in GUARD_KEYS + ("target_reprojection",) if k in best},
+        **base,
     }

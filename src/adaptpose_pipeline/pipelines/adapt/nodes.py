@@ -38,6 +38,7 @@ def adapt_config(adapt_params: dict) -> AdaptConfig:
             critic_3d_lengths=adapt_params.get("critic_3d_lengths", True),
             lambda_limit=adapt_params.get("lambda_limit", 0.1),
             w_adv_2d=w["adv_2d"], w_adv_3d=w["adv_3d"], w_proj=w["proj"], w_range=w["range"], w_lambda=w["lambda"],
+            w_match=w.get("match", 0.0),
             proj_batch=rep["batch"], proj_inner_lr=rep["inner_lr"],
             hard_ratio_bone=HardRatio(**hr["bone"]), hard_ratio_camera=HardRatio(**hr["camera"]),
             hard_ratio_semantics=hr.get("semantics", "printed"),
