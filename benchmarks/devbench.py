@@ -92,10 +92,10 @@ def summarise(runs: list[dict], targets: list[str]) -> tuple[dict, list[list], l
         ])
         need = 15.0 if t == "3dhp" else 0.0
         goals.append({"goal": f"{t}: adapted MPJPE >= {need:.0f}% below the control (mean over seeds)",
-                      "value": f"{gain:.1f}%", "met": gain >= need})
+                      "detail": f"{gain:.1f}%", "met": gain >= need})
         dsrc = common.mean_std(src["adapted"])[0] - common.mean_std(src["control"])[0]
         goals.append({"goal": f"{t}: adapted source validation MPJPE <= control + 2 mm",
-                      "value": f"{dsrc:+.1f} mm", "met": dsrc <= 2.0})
+                      "detail": f"{dsrc:+.1f} mm", "met": dsrc <= 2.0})
     return per_target, rows, goals
 
 
@@ -135,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {target} seed {seed}: baseline {run['baseline']['mpjpe']:.1f}, control {run['control']['mpjpe']:.1f}, "
                       f"adapted {run['adapted']['mpjpe']:.1f} mm (fallback {run['fallback']})", flush=True)
                 runs.append(run)
+                # saved after every run, so an interrupted benchmark keeps what it measured
+                per_target = save(args, targets, seeds, extra, runs, done=len(runs) == len(targets) * len(seeds))
+    print(json.dumps({t: v["gain_vs_control_percent"] for t, v in per_target.items()}), flush=True)
+    return 0
+
+
+def save(args, targets, seeds, extra, runs, done: bool) -> dict:
     per_target, rows, goals = summarise(runs, targets)
     rec = common.record(
         NAME, "Adaptation on real motion (devbench: H3.6M -> CMU in the 3DHP, 3DPW and Ski layouts)",
@@ -150,11 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         goals=goals,
         notes=["control = the baseline fine-tuned on source alone with the adapted lifter's steps, schedule and seed.",
                "The adapted lifter is the one the label-free guard kept (core/guard.py): an adapted epoch, or the control on fallback.",
-               "Data: the folder given by --data; its path is written only into the throw-away copy's conf/local."],
+               "Data: the folder given by --data; its path is written only into the throw-away copy's conf/local."]
+        + ([] if done else [f"INCOMPLETE: {len(runs)} of {len(targets) * len(seeds)} runs finished."]),
     )
+    # the data's location stays out of the result file (it may be committed)
+    rec["command"] = rec["command"].replace(str(args.data), "<devbench>")
     common.save(rec, common.out_dir(args))
-    print(json.dumps({t: v["gain_vs_control_percent"] for t, v in per_target.items()}), flush=True)
-    return 0
+    return per_target
 
 
 if __name__ == "__main__":

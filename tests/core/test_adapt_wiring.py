@@ -193,10 +193,10 @@ def test_epoch_records_domain_measures(baseline):
 
 def test_score_keeps_every_epochs_lifter(baseline):
     scores = iter(range(100))
-    res = _run(baseline, _cfg(epochs=2, warmup_epochs=0, samples_per_epoch=8), score=lambda m: {"s": float(next(scores))})
-    assert [r["s"] for r in res.history] == [0.0, 1.0]
-    assert set(res.epoch_lifters) == {0, 1} and _same(res.epoch_lifters[1], res.lifter)
-    assert not _same(res.epoch_lifters[0], res.lifter)
+    res = _run(baseline, _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8), score=lambda m: {"s": float(next(scores))})
+    assert [r.get("s") for r in res.history] == [None, 0.0, 1.0]  # not scored in warm-up
+    assert set(res.epoch_lifters) == {1, 2} and _same(res.epoch_lifters[2], res.lifter)
+    assert not _same(res.epoch_lifters[1], res.lifter)
 
 
 def test_new_config_keys_are_checked():

@@ -111,6 +111,7 @@ class AdaptConfig:
     w_range: float = 3.0
     w_lambda: float = 1.0
     w_match: float = 0.0
+    lr_lengths: float | None = None
     proj_batch: int = 128
     proj_inner_lr: float = 1e-3
     hard_ratio_bone: HardRatio = HardRatio(3.0, 5.0, 2.0, 0.1)
@@ -243,10 +244,18 @@ class _Nets:
         # are the source itself (the fine-tuning-only ablation).
         self.gen_params = list(self.gen.parameters())
         self.d_params = list(self.d2d.parameters()) + list(self.d3d.parameters())
-        self.opt_g = torch.optim.Adam(self.gen_params or [torch.zeros(1, requires_grad=True)], lr=cfg.lr_generator)
+        # The shared bone-length scale may learn faster than the networks (lr_lengths): it
+        # has 16 numbers to find, and while it lags the camera explains proportions instead.
+        shared = [p for n, p in self.gen.named_parameters() if n == "global_length"]
+        rest = [p for n, p in self.gen.named_parameters() if n != "global_length"]
+        groups = [{"params": rest or [torch.zeros(1, requires_grad=True)], "lr": cfg.lr_generator}]
+        if shared:
+            groups.append({"params": shared, "lr": cfg.lr_lengths or cfg.lr_generator})
+        self.opt_g = torch.optim.Adam(groups, lr=cfg.lr_generator)
         self.opt_d = torch.optim.Adam(self.d_params, lr=cfg.lr_discriminator)
         self.opt_n = torch.optim.Adam(self.lifter.parameters(), lr=cfg.lr_lifter)
-        self.base_lr = {self.opt_g: cfg.lr_generator, self.opt_d: cfg.lr_discriminator, self.opt_n: cfg.lr_lifter}
+        self.base_lr = {self.opt_d: [cfg.lr_discriminator], self.opt_n: [cfg.lr_lifter]}
+        self.base_lr[self.opt_g] = [g["lr"] for g in self.opt_g.param_groups]
         self.pool_2d, self.pool_3d = HistoryPool(cfg.pool_size), HistoryPool(cfg.pool_size)
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -260,8 +269,8 @@ class _Nets:
 
     def set_epoch_lr(self, epoch: int, epochs: int) -> None:
         """Linear decay, ``1 - epoch / (epochs + 1)``."""
-        for opt, lr in self.base_lr.items():
-            for group in opt.param_groups:
+        for opt, lrs in self.base_lr.items():
+            for group, lr in zip(opt.param_groups, lrs):
                 group["lr"] = lr * (1.0 - epoch / (epochs + 1))
 
 
@@ -498,7 +507,7 @@ def adapt(
         if not control:
             record["selection_rate"] = kept / max(generated, 1)
             record.update(domain_measures(nets, cfg, source, target, normalisation, pad, measure_rng, tgen))
-        if score is not None:
+        if score is not None and finetune:  # warm-up epochs leave the lifter as it was
             epoch_lifters[epoch] = cpu_state(nets.lifter)
             record.update(score(epoch_lifters[epoch]))
         history.append(record)
