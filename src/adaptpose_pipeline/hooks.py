@@ -231,11 +231,17 @@ class ProtocolHook:
 
 
 class ManifestHook:
-    """Writes a run manifest (see ``adaptpose_pipeline.manifest``) after each run."""
+    """Writes a run manifest (see ``adaptpose_pipeline.manifest``) after each run.
+
+    A native dataset folder (a loaded ``NativeSource``) is hashed by the files its
+    reader read during the run, through the size + times fast path of
+    ``manifest.HashCache`` (``data/.file_hashes.json``) for large files; every other
+    dataset by its whole file or folder."""
 
     def __init__(self) -> None:
         self._loaded: set[str] = set()
         self._saved: set[str] = set()
+        self._sources: dict[str, list] = {}
         self._params: dict = {}
         self._project = Path.cwd()
 
@@ -243,11 +249,15 @@ class ManifestHook:
     def after_context_created(self, context) -> None:
         self._params = dict(context.params)
         self._project = Path(context.project_path)
-        self._loaded, self._saved = set(), set()
+        self._loaded, self._saved, self._sources = set(), set(), {}
 
     @hook_impl
     def after_dataset_loaded(self, dataset_name: str, data, node) -> None:
+        from adaptpose_pipeline.datasets.kedro_io import NativeSource
+
         self._loaded.add(dataset_name)
+        if isinstance(data, NativeSource):
+            self._sources.setdefault(dataset_name, []).append(data)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
@@ -255,20 +265,41 @@ class ManifestHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow closes the MLflow run
     def after_pipeline_run(self, run_params: dict, run_result, pipeline, catalog) -> None:
-        from adaptpose_pipeline.datasets.kedro_io import atomic_write
-        from adaptpose_pipeline.manifest import build_manifest, dataset_path, hash_path
+        from adaptpose_pipeline import manifest as mf
+        from adaptpose_pipeline.datasets.kedro_io import NativeDataset, atomic_write, data_kind
 
-        def hashes(names: set[str]) -> dict:
+        cache = mf.HashCache(self._project / "data" / ".file_hashes.json")
+        input_files: dict[str, dict[str, str]] = {}
+        from_cache: list[str] = []
+
+        def hashes(names: set[str], saved: bool) -> dict:
             out = {}
             for name in sorted(names):
-                if name.startswith("params:") or name == "parameters":
+                if name.startswith("params:") or name == "parameters" or name not in catalog:
                     continue
-                path = dataset_path(catalog.get(name)) if name in catalog else None
-                if path is not None:
-                    out[name] = hash_path(path)
+                dataset = catalog.get(name)
+                path = mf.dataset_path(dataset)
+                if path is None:
+                    continue
+                if isinstance(dataset, NativeDataset) and saved and data_kind(path) == "real":
+                    out[name] = None  # the save was skipped: a real dataset is never rewritten, nor read here
+                elif isinstance(dataset, NativeDataset) and not saved:
+                    files = set().union(*(source.opened for source in self._sources.get(name, [])))
+                    hits = len(cache.hits)
+                    input_files[name] = mf.hash_files(path, files, cache)
+                    from_cache.extend(f"{name}/{mf.relative_name(path, f)}" for f in cache.hits[hits:])
+                    if input_files[name]:
+                        out[name] = mf.combine(input_files[name])
+                else:
+                    out[name] = mf.hash_path(path)
             return out
 
-        manifest = build_manifest(run_params, self._params, hashes(self._loaded - self._saved), hashes(self._saved), self._project)
+        inputs, outputs = hashes(self._loaded - self._saved, False), hashes(self._saved, True)
+        manifest = mf.build_manifest(run_params, self._params, inputs, outputs, self._project, input_files, from_cache)
+        try:
+            cache.save()
+        except OSError as exc:  # the cache only saves time
+            logging.getLogger(__name__).warning("hash cache %s not saved: %s", cache.path, exc)
         kinds = data_kinds(catalog)
         manifest["data_kind"] = kinds
         body = json.dumps(manifest, indent=1, sort_keys=False, default=str).encode()
@@ -281,7 +312,7 @@ class ManifestHook:
                 mlflow.set_tags({f"data_kind.{ds}": kind for ds, kind in kinds.items()})
                 mlflow.log_dict(manifest, "manifest.json")
                 for name in sorted(self._saved):
-                    path = dataset_path(catalog.get(name)) if name in catalog else None
+                    path = mf.dataset_path(catalog.get(name)) if name in catalog else None
                     if _is_report(path, self._project):
                         try:
                             mlflow.log_artifact(str(path), artifact_path=f"reporting/{name}")

@@ -6,6 +6,22 @@ flag, package versions, parameters, seed, device, and SHA-256 hashes of the file
 every dataset the run loaded (``inputs``) or saved (``outputs``), keyed by catalog
 name. Hashes cover file contents only, never paths or times, so two runs with the same
 code, data, parameters and seed give equal ``outputs`` on the same kind of machine.
+
+A native dataset folder (``raw_<dataset>``) is hashed by the files its reader read, not
+by everything under it (a real 3DHP folder holds videos, 3DPW ``imageFiles/``, Ski PNG
+crops): ``input_files[<name>]`` maps each file read, relative to the folder, to its
+SHA-256, and ``inputs[<name>]`` combines them as :func:`hash_path` combines a folder's
+files (so it equals the folder's hash when the reader read every file in it). A folder
+that was loaded but not read (a dataset the run's target does not use) has no
+``inputs`` entry and an empty ``input_files`` entry.
+
+Files are read in blocks of :data:`CHUNK_BYTES` (constant memory). For native input
+files of :data:`FAST_PATH_MIN_BYTES` or more, :class:`HashCache` (``data/.file_hashes.json``)
+reuses the hash recorded by an earlier run when the file's resolved path, size,
+modification time, status-change time and inode are all unchanged (files changed in
+the last two seconds are not cached);
+``input_files_from_cache`` lists those files (``<name>/<relative name>``). Outputs are
+always hashed in full.
 """
 
 from __future__ import annotations
@@ -13,11 +29,81 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import subprocess
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGES = ("torch", "numpy", "pandas", "pyarrow", "kedro", "kedro-datasets", "kedro-mlflow", "mlflow", "roma", "h5py", "scipy")
+CHUNK_BYTES = 1 << 20
+FAST_PATH_MIN_BYTES = 64 << 20
+# A file changed this recently may change again within the same timestamp tick
+# (file times are coarse), so its hash is not cached ("racy git").
+RECENT_NS = 2 * 10**9
+
+
+class HashCache:
+    """SHA-256 of large files keyed by resolved path, valid while the file's size,
+    ``st_mtime_ns``, ``st_ctime_ns`` and inode are those recorded with it.
+
+    Rewriting a file changes its mtime and ctime (restoring the mtime afterwards,
+    as ``touch -d`` or ``rsync -t`` do, still changes the ctime), so a stale entry is
+    not reused; a file changed in the last :data:`RECENT_NS` is hashed but not cached,
+    since a second change within the same clock tick would leave its times as they
+    were. ``hits``: the paths whose hash came from the cache in this process.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.hits: list[Path] = []
+        self._changed = False
+        try:
+            self._entries = json.loads(self.path.read_text())
+        except (OSError, ValueError):  # no cache yet, or a broken one: start afresh
+            self._entries = {}
+        if not isinstance(self._entries, dict):
+            self._entries = {}
+
+    @staticmethod
+    def _stamp(st: os.stat_result) -> list[int]:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def hash(self, path: Path) -> str:
+        path = Path(path)
+        st = path.stat()
+        if st.st_size < FAST_PATH_MIN_BYTES:
+            return hash_file(path)
+        key = str(path.resolve())
+        entry = self._entries.get(key)
+        if isinstance(entry, dict) and entry.get("stat") == self._stamp(st) and isinstance(entry.get("sha256"), str):
+            self.hits.append(path)
+            return entry["sha256"]
+        digest = hash_file(path)
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RECENT_NS:
+            self._entries[key] = {"stat": self._stamp(st), "sha256": digest}
+            self._changed = True
+        return digest
+
+    def save(self) -> None:
+        if self._changed:
+            from adaptpose_pipeline.datasets.kedro_io import atomic_write
+
+            body = json.dumps(self._entries, indent=1, sort_keys=True).encode()
+            atomic_write(self.path, lambda fh: fh.write(body))
+            self._changed = False
+
+
+def hash_file(path: Path) -> str:
+    """SHA-256 of a file's bytes, read :data:`CHUNK_BYTES` at a time."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
 
 
 def hash_path(path: Path) -> str | None:
@@ -28,14 +114,33 @@ def hash_path(path: Path) -> str | None:
     not followed again."""
     path = Path(path)
     if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return hash_file(path)
     if path.is_dir():
-        h = hashlib.sha256()
-        for f in sorted(_files_under(path)):
-            h.update(str(f.relative_to(path)).encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
-        return h.hexdigest()
+        return combine(hash_files(path, _files_under(path)))
     return None
+
+
+def hash_files(root: Path, files: Iterable[Path], cache: HashCache | None = None) -> dict[str, str]:
+    """``{name relative to root: SHA-256}`` of ``files`` (under ``root``), sorted by name."""
+    named = {relative_name(root, f): Path(f) for f in files}
+    return {rel: (cache.hash(f) if cache else hash_file(f)) for rel, f in sorted(named.items(), key=lambda kv: Path(kv[0]).parts)}
+
+
+def relative_name(root: Path, path: Path) -> str:
+    """``path`` relative to ``root``, or in full if it is not under it."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def combine(file_hashes: dict[str, str]) -> str:
+    """One SHA-256 over ``{relative name: SHA-256}`` (names in path order), as for a folder."""
+    h = hashlib.sha256()
+    for rel in sorted(file_hashes, key=lambda r: Path(r).parts):
+        h.update(rel.encode())
+        h.update(bytes.fromhex(file_hashes[rel]))
+    return h.hexdigest()
 
 
 def _files_under(folder: Path, above: frozenset = frozenset()) -> list[Path]:
@@ -88,7 +193,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def build_manifest(run: dict, params: dict, inputs: dict[str, str | None], outputs: dict[str, str | None], project: Path) -> dict:
+def build_manifest(
+    run: dict,
+    params: dict,
+    inputs: dict[str, str | None],
+    outputs: dict[str, str | None],
+    project: Path,
+    input_files: dict[str, dict[str, str]] | None = None,
+    input_files_from_cache: list[str] | None = None,
+) -> dict:
     return {
         "run_id": run.get("run_id"),
         "env": run.get("env"),
@@ -102,6 +215,8 @@ def build_manifest(run: dict, params: dict, inputs: dict[str, str | None], outpu
         "target": params.get("target"),
         "parameters": params,
         "inputs": dict(sorted(inputs.items())),
+        "input_files": dict(sorted((input_files or {}).items())),
+        "input_files_from_cache": sorted(input_files_from_cache or []),
         "outputs": dict(sorted(outputs.items())),
     }
 

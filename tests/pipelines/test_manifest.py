@@ -1,6 +1,7 @@
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -8,14 +9,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from kedro.io import DataCatalog, Version
 from kedro_datasets.pandas import CSVDataset
 
 from adaptpose_pipeline import manifest, repro
-from adaptpose_pipeline.datasets.kedro_io import NativeDataset, NpzDataset
+from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeDataset, NativeSource, NpzDataset
+from adaptpose_pipeline.datasets.standin import make_recordings
 from adaptpose_pipeline.hooks import ManifestHook
+from tests.paths import ROOT
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+STANDIN_SPEC = yaml.safe_load((ROOT / "conf/base/parameters_standin.yml").read_text())["standin"]
+SPARSE_BYTES = 2 * 2**30
 
 
 def _sha256(path: Path) -> str:
@@ -31,6 +37,28 @@ def _sha256(path: Path) -> str:
         h.update(str(f.relative_to(path)).encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _sha256_of(root: Path, names: list[str]) -> str:
+    """Independently: the folder hash of ``root`` as if it held only ``names``."""
+    h = hashlib.sha256()
+    for name in sorted(names, key=lambda n: Path(n).parts):
+        h.update(name.encode())
+        h.update(hashlib.sha256((root / name).read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _standin(dataset: str, path: Path) -> Path:
+    NativeDataset(path=str(path), dataset=dataset).save(make_recordings(dataset, STANDIN_SPEC[dataset], 0.05, seed=0))
+    return path
+
+
+def _sparse(path: Path) -> Path:
+    """A 2 GB file that takes no disk space (reading it would take seconds)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.truncate(SPARSE_BYTES)
+    return path
 
 
 def test_hashes_cover_contents_not_names_or_times(tmp_path):
@@ -115,32 +143,148 @@ def test_folder_hash_follows_symbolic_links(tmp_path):
     assert manifest.hash_path(linked) == manifest.hash_path(copy)
 
 
-def test_manifest_hook_records_the_hashes_of_what_was_read_and_written(tmp_path):
-    """The hook's inputs and outputs against an independent hashlib pass over the files,
-    with a raw root whose contents sit behind a symbolic link."""
-    real = tmp_path / "mnt" / "ski_data"
-    (real / "train").mkdir(parents=True)
-    (real / "train" / "labels.h5").write_bytes(b"\x89HDF rows")
+def test_manifest_hook_records_the_hashes_of_what_was_read_and_written(tmp_path, monkeypatch):
+    """The hook's inputs and outputs against an independent hashlib pass over the files:
+    a native folder (its contents behind symbolic links) counts only the files its
+    reader read, never the 2 GB crop beside them; a folder loaded but not read has no
+    input hash."""
+    real = _standin("ski", tmp_path / "mnt" / "ski_data")
+    big = _sparse(real / "train" / "crops" / "S1_cam0_000001.png")
     raw = tmp_path / "data" / "01_raw" / "ski"
     raw.mkdir(parents=True)
-    (raw / "train").symlink_to(real / "train", target_is_directory=True)
+    for split in ("train", "test"):
+        (raw / split).symlink_to(real / split, target_is_directory=True)
+    unread = _standin("3dpw", tmp_path / "data" / "01_raw" / "3dpw")
     arrays = NpzDataset(filepath=str(tmp_path / "data/05_model_input/ski/arrays.npz"), version=Version(None, "2026-01-01T00.00.00.000Z"))
     arrays.save({"pose_2d": np.arange(6, dtype=np.float32).reshape(3, 2)})
     table = CSVDataset(filepath=str(tmp_path / "data/02_intermediate/ski/table.csv"))
     table.save(pd.DataFrame({"a": [1, 2]}))
-    catalog = DataCatalog(datasets={"raw_ski": NativeDataset(path=str(raw), dataset="ski"), "arrays": arrays, "table": table})
+    catalog = DataCatalog(datasets={
+        "raw_ski": NativeDataset(path=str(raw), dataset="ski"),
+        "raw_3dpw": NativeDataset(path=str(unread), dataset="3dpw"),
+        "arrays": arrays,
+        "table": table,
+    })
+    hashed = []
+    hash_file = manifest.hash_file
+    monkeypatch.setattr(manifest, "hash_file", lambda path: hashed.append(Path(path)) or hash_file(path))
 
     hook = ManifestHook()
     hook.after_context_created(SimpleNamespace(params={"seed": 0, "device": "cpu", "target": "ski"}, project_path=tmp_path))
-    for name in ("raw_ski", "params:ingest", "table"):
+    source = catalog.load("raw_ski")
+    hook.after_dataset_loaded("raw_ski", source, None)
+    assert len(source.read()) > 0  # what the ingest node does with it
+    hook.after_dataset_loaded("raw_3dpw", catalog.load("raw_3dpw"), None)
+    for name in ("params:ingest", "table"):
         hook.after_dataset_loaded(name, None, None)
     for name in ("arrays", "table"):
         hook.after_dataset_saved(name, None, None)
+    start = time.perf_counter()
     hook.after_pipeline_run({"run_id": "run1", "pipeline_names": ["ingest"]}, None, None, catalog)
+    assert time.perf_counter() - start < 5  # hashing 2 GB would take longer (git status is in here too)
 
+    assert big not in hashed and all(p.name != big.name for p in hashed)
     m = json.loads((tmp_path / "data/08_reporting/manifests/run1.json").read_text())
-    assert m["inputs"] == {"raw_ski": _sha256(real)}  # loaded and saved: an output only
-    assert m["inputs"]["raw_ski"] != EMPTY_SHA256
+    labels = ["test/labels.h5", "train/labels.h5"]
+    assert m["input_files"] == {
+        "raw_ski": {name: hashlib.sha256((real / name).read_bytes()).hexdigest() for name in labels},
+        "raw_3dpw": {},
+    }
+    assert m["inputs"] == {"raw_ski": _sha256_of(real, labels)}  # table: loaded and saved, an output only
+    assert m["input_files_from_cache"] == []
     (npz,) = (tmp_path / "data/05_model_input/ski/arrays.npz").glob("*/arrays.npz")
     assert m["outputs"] == {"arrays": _sha256(npz), "table": _sha256(tmp_path / "data/02_intermediate/ski/table.csv")}
     assert m["seed"] == 0 and m["target"] == "ski" and m["pipeline"] == ["ingest"]
+
+
+@pytest.mark.parametrize("dataset", ["h36m", "3dhp", "3dpw", "ski"])
+def test_readers_report_the_files_they_read_and_nothing_else(dataset, tmp_path, monkeypatch):
+    """Every file a reader needs is reported (the stand-in writer writes exactly those),
+    and a 2 GB video, notes and images beside them are neither reported nor opened."""
+    root = _standin(dataset, tmp_path / dataset)
+    needed = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and f.name != STANDIN_MARKER)
+    big = _sparse(root / "videos" / "cam0.avi")
+    (root / "imageFiles").mkdir()
+    (root / "imageFiles" / "image_00000.jpg").write_bytes(b"\xff\xd8 jpeg")
+    (root / "README.txt").write_text("notes")
+    opened_by_python = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: opened_by_python.append(str(f)) or real_open(f, *a, **k))
+    source = NativeSource(root, dataset, {})
+    source.read()
+    assert sorted(str(f.relative_to(root)) for f in source.opened) == needed
+    assert str(big) not in opened_by_python
+    hashes = manifest.hash_files(root, source.opened)
+    assert hashes == {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in needed}
+    assert manifest.combine(hashes) == _sha256_of(root, needed)
+
+
+@pytest.mark.parametrize("size", [0, 1, 6, 7, 8, 50])
+def test_chunked_hash_equals_hashlib_of_the_whole_file(size, tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest, "CHUNK_BYTES", 7)  # many chunks, a short last one
+    path = tmp_path / "f.bin"
+    path.write_bytes(np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes())
+    assert manifest.hash_file(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_large_file_is_hashed_in_blocks_of_constant_size(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(3 * manifest.CHUNK_BYTES + 5))
+    sizes = []
+    sha256 = hashlib.sha256
+
+    class Spy:
+        def __init__(self):
+            self.h = sha256()
+
+        def update(self, data):
+            sizes.append(len(data))
+            self.h.update(data)
+
+        def hexdigest(self):
+            return self.h.hexdigest()
+
+    monkeypatch.setattr(manifest.hashlib, "sha256", Spy)
+    digest = manifest.hash_file(path)
+    monkeypatch.undo()
+    assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sizes == [manifest.CHUNK_BYTES] * 3 + [5]
+
+
+def test_hash_cache_reuses_a_large_unchanged_file_and_rehashes_a_changed_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest, "FAST_PATH_MIN_BYTES", 4)
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    big.write_bytes(b"0123456789")
+    small.write_bytes(b"abc")
+    cache_file = tmp_path / "data" / ".file_hashes.json"
+    hashed = []
+    hash_file = manifest.hash_file
+    monkeypatch.setattr(manifest, "hash_file", lambda path: hashed.append(Path(path).name) or hash_file(path))
+
+    monkeypatch.setattr(manifest, "RECENT_NS", 0)
+    cache = manifest.HashCache(cache_file)
+    cache.hash(big), cache.hash(small)
+    cache.save()
+    again = manifest.HashCache(cache_file)
+    assert again.hash(big) == hashlib.sha256(b"0123456789").hexdigest() and again.hits == [big]
+    assert again.hash(small) == hashlib.sha256(b"abc").hexdigest() and again.hits == [big]  # small: always hashed
+    assert hashed == ["big.bin", "small.bin", "small.bin"]
+
+    # Same size, content changed, mtime put back: the ctime differs, so it is hashed anew.
+    st = big.stat()
+    time.sleep(0.05)  # past the file clock's tick
+    big.write_bytes(b"9876543210")
+    os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns))
+    third = manifest.HashCache(cache_file)
+    assert third.hash(big) == hashlib.sha256(b"9876543210").hexdigest() and third.hits == []
+
+
+def test_hash_cache_does_not_keep_a_file_changed_just_now(tmp_path, monkeypatch):
+    monkeypatch.setattr(manifest, "FAST_PATH_MIN_BYTES", 4)
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"0123456789")
+    cache = manifest.HashCache(tmp_path / "cache.json")
+    cache.hash(big)
+    cache.save()
+    assert not (tmp_path / "cache.json").exists()
+    assert manifest.HashCache(tmp_path / "cache.json").hash(big) == hashlib.sha256(b"0123456789").hexdigest()

@@ -19,10 +19,17 @@ joints_3d_cam       (T, 17, 3) float32          m, camera frame
 valid               (T,) bool
 root_relative       bool                        True: 3D has no depth (Ski)
 ==================  ==========================  ==========================
+
+Readers name every file they read with :func:`opened` (``require_file`` does it for
+them); :func:`recording_opened` collects those names, so that the run manifest hashes
+the files a run read and not the rest of a dataset folder (videos, images).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +39,7 @@ from adaptpose_pipeline.core.skeleton import H36M17
 
 DATASETS = ("h36m", "3dhp", "3dpw", "ski")
 NUM_JOINTS = H36M17.num_joints
+_OPENED: ContextVar[list[Path] | None] = ContextVar("adaptpose_opened_files", default=None)
 
 
 class DataError(ValueError):
@@ -41,14 +49,35 @@ class DataError(ValueError):
     """
 
 
+@contextmanager
+def recording_opened() -> Iterator[list[Path]]:
+    """The files readers report with :func:`opened` inside the block, in order."""
+    files: list[Path] = []
+    token = _OPENED.set(files)
+    try:
+        yield files
+    finally:
+        _OPENED.reset(token)
+
+
+def opened(path: Path) -> Path:
+    """Report that a reader reads ``path`` (see :func:`recording_opened`); ``path``."""
+    path = Path(path)
+    files = _OPENED.get()
+    if files is not None:
+        files.append(path)
+    return path
+
+
 def require_file(path: Path, what: str) -> Path:
-    """``path`` if it is a file, else a :class:`DataError` naming it."""
+    """``path`` if it is a file (reported as read, see :func:`opened`), else a
+    :class:`DataError` naming it."""
     path = Path(path)
     if not path.is_file():
         parent = path.parent
         hint = "" if parent.is_dir() else f" (folder {parent} does not exist either)"
         raise DataError(f"{what}: expected file {path}, which does not exist{hint}")
-    return path
+    return opened(path)
 
 
 def require_dir(path: Path, what: str) -> Path:

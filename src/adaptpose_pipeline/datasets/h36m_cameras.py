@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from adaptpose_pipeline.core import rotations
-from adaptpose_pipeline.datasets.common import DataError, check_array
+from adaptpose_pipeline.datasets.common import DataError, check_array, opened
 from adaptpose_pipeline.datasets.safe_pickle import load_pickle
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def load_camera_file(path: Path, strict: bool = True) -> Cameras | None:
 
 
 def _parse(path: Path) -> object:
+    opened(path)
     if path.suffix == ".pkl":
         try:
             return load_pickle(path, encoding="latin1")

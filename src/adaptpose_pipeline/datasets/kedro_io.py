@@ -26,6 +26,7 @@ import torch
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
 from adaptpose_pipeline.datasets import native
+from adaptpose_pipeline.datasets.common import recording_opened
 
 log = logging.getLogger(__name__)
 STANDIN_MARKER = ".standin.json"
@@ -137,14 +138,21 @@ class NativeSource:
 
     Loading the catalog entry costs nothing, so a pipeline can take every dataset as
     an input (its lineage shows them all) and read only the ones the run's target needs.
+    ``opened``: the files the reader read so far (the run manifest hashes these, not
+    the whole folder).
     """
 
     def __init__(self, path: Path, dataset: str, load_args: dict):
         self.path, self.dataset, self.load_args = Path(path), dataset, dict(load_args)
+        self.opened: set[Path] = set()
 
     def read(self, **options) -> list:
         """The common form; ``options`` override the catalog's ``load_args``."""
-        return native.READERS[self.dataset](self.path, **{**self.load_args, **options})
+        with recording_opened() as files:
+            try:
+                return native.READERS[self.dataset](self.path, **{**self.load_args, **options})
+            finally:
+                self.opened.update(files)
 
     @property
     def kind(self) -> str:

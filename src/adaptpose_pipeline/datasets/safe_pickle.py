@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptpose_pipeline.datasets.common import DataError
+from adaptpose_pipeline.datasets.common import DataError, opened
 
 # Each numpy function under every module name pickles of numpy 1.x and 2.x use, resolved
 # here to the object itself, so that nothing is imported by a name the file gives.
@@ -66,7 +66,7 @@ def load_pickle(path: str | Path, encoding: str = "ASCII") -> object:
     A refused global raises :class:`DataError`; other errors (truncated files...) are
     the unpickler's own, for the caller to word.
     """
-    with open(path, "rb") as fh:
+    with open(opened(path), "rb") as fh:
         return RestrictedUnpickler(fh, path, encoding=encoding).load()
 
 
@@ -78,7 +78,7 @@ def load_npz_object(path: str | Path, key: str) -> object:
     Raises :class:`DataError` for a missing key and ``OSError``/``ValueError``/
     ``zipfile.BadZipFile`` for a file that is not an ``.npz``.
     """
-    with np.load(path, allow_pickle=False) as npz:
+    with np.load(opened(path), allow_pickle=False) as npz:
         if key not in npz.files:
             raise DataError(f"{path}: expected key {key!r}, found keys {sorted(npz.files)}")
         member = f"{key}.npy" if f"{key}.npy" in npz.zip.namelist() else key
