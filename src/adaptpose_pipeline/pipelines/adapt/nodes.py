@@ -229,7 +229,7 @@ def select_samples(generated: dict) -> dict:
 
 
 def plot_adapt_curves(history: pd.DataFrame) -> plt.Figure:
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     for col in [c for c in history.columns if c.startswith("g_") and c != "g_total"]:
         axes[0].plot(history["epoch"], history[col], marker="o", label=col)
     axes[0].set_title("generator losses")
@@ -241,8 +241,20 @@ def plot_adapt_curves(history: pd.DataFrame) -> plt.Figure:
     axes[2].plot(history["epoch"], history["ratio_camera"] / history["ratio_camera"].max(), marker="o", label="median camera ratio (scaled)")
     axes[2].set_ylim(0, 1.05)
     axes[2].set_title("selection")
+    # Do the fakes approach the target? Frechet distance of normalised 2D to the target's
+    # (generated vs the source's own), and the generated camera elevation.
+    for col, label in (("fd_generated_target", "generated vs target"), ("fd_source_target", "source vs target")):
+        if col in history:
+            axes[3].plot(history["epoch"], history[col], marker="o", label=f"Fréchet distance, {label}")
+    axes[3].set_title("distance to the target's 2D")
+    if "gen_elevation_deg" in history:
+        twin = axes[3].twinx()
+        twin.plot(history["epoch"], history["gen_elevation_deg"], color="grey", ls="--", marker=".", label="generated elevation (deg)")
+        twin.plot(history["epoch"], history["source_elevation_deg"], color="black", ls=":", marker=".", label="source elevation (deg)")
+        twin.set_ylabel("deg")
+        twin.legend(fontsize=8, loc="upper right")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left" if ax is axes[3] else "best")
     fig.tight_layout()
     return fig
