@@ -16,7 +16,7 @@ import torch
 from kedro.io.core import Version, generate_timestamp
 
 from adaptpose_pipeline.core.camera import normalise_pixels
-from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.datasets.common import DataError
@@ -174,11 +174,18 @@ def test_predicts_the_shipped_coco_fixture(predict_project, tiny_lifter):
 
 def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     project = make_project(tmp_path / "project")
+    # a lifter is there (untrained: it is never used), so the broken input is the only fault
+    cfg = LifterConfig(filter_widths=(3, 3, 3), channels=8, dropout=0.0)
+    TorchDataset(
+        filepath=str(project.path / f"data/06_models/{TARGET}/lifter_baseline.pt"), version=Version(None, generate_timestamp())
+    ).save(LifterCheckpoint(cfg, TemporalModel(cfg).state_dict(), {"target": TARGET}).to_payload())
+    before = set(project.files("data"))
     broken = tmp_path / "broken.json"
     broken.write_text('[{"image_id": 0, "keypoints": [1, 2')
     out = project.run("--pipeline=predict", "--params", f"target={TARGET},predict.input={broken},predict.model=baseline", check=False)
     assert out.returncode != 0 and f"{broken}: cannot be parsed as JSON" in out.text
     assert not project.files("data/07_model_output") and not project.files("data/08_reporting/3dhp")
+    assert set(project.files("data")) == before
 
 
 PARAMS = {"input": None, "format": "auto", "model": "baseline", "image_size": None, "min_score": 0.3, "plot_frames": 4}
