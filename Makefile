@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export DO_NOT_TRACK := true
 export KEDRO_DISABLE_TELEMETRY := true
 
-.PHONY: setup run test test-all repro-check lock clean-data bench bench-gpu
+.PHONY: setup run test test-all repro-check lock clean-data bench bench-gpu mutate
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ repro-check: setup
 # Rewrite the lock file from the current environment (after changing pyproject.toml).
 lock: setup
 	$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/' > requirements.lock
+
+# Mutation testing (not in CI: about 1.5 hours on 2 cores): mutmut mutates core/adapt.py,
+# adapt_losses.py, generator.py and metrics.py ([tool.mutmut] in pyproject.toml) and runs
+# their fast tests against each mutant, one at a time, in a fresh copy (mutants/); then
+# benchmarks/results/mutation.json gets the score per module and the survivors.
+# MUTANTS narrows the run, e.g. MUTANTS='adaptpose_pipeline.core.metrics*'.
+MUTANTS ?=
+mutate: setup
+	rm -rf mutants
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/python -m benchmarks.mutation
 
 clean-data:
 	find data -type f ! -name .gitkeep -delete

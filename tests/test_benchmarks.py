@@ -169,3 +169,25 @@ def test_kedro_benchmarks_quick_runs(module, tmp_path):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rec = json.loads((tmp_path / f"{module}.json").read_text())
     assert rec["quick"] and rec["tables"][0]["rows"]
+
+
+def test_mutation_report_counts_carries_reasons_and_keeps_unchecked_modules():
+    from collections import Counter
+
+    from benchmarks import mutation
+
+    per_module = mutation.module_rows({"m.a": Counter(killed=8, survived=1, timeout=1), "m.b": Counter({"not checked": 3})})
+    assert per_module["m.a"] == {"killed": 8, "survived": 1, "timeout": 1, "not_checked": 0, "other": 0, "total": 10, "score": 0.8}
+    partial = mutation.module_rows({"m.c": Counter({"killed": 3, "survived": 1, "not checked": 6})})["m.c"]
+    assert partial["score"] == 0.3 and partial["score_of_checked"] == 0.75
+    assert mutation.table_row("m.c", partial)[6] == "30.0% (75.0% of those checked)"
+    assert mutation.changed_lines("--- a\n+++ a\n@@ -1 +1 @@\n-x = 1\n+x = 2\n y\n") == ["-x = 1", "+x = 2"]
+    old = {"name": "m.a.x_f__mutmut_1", "module": "m.a", "diff": ["-a", "+b"], "reason": "equivalent"}
+    new = [{"name": old["name"], "module": "m.a", "diff": ["-a", "+b"]}, {"name": old["name"], "module": "m.a", "diff": ["-a", "+c"]}]
+    assert [s["reason"] for s in mutation.carry_reasons(new, [old])] == ["equivalent", mutation.UNREVIEWED]
+    old_b = {"name": "m.b.x_g__mutmut_2", "module": "m.b", "diff": ["-p"], "reason": "not worth a test"}
+    previous = {"date": "2026-01-01T00:00:00+00:00", "results": {"modules": {"m.b": {"killed": 2, "total": 3, "score": 0.6667}}, "survivors": [old_b]}}
+    kept, survivors = mutation.keep_unchecked_from_previous(per_module, new[:1], previous)
+    assert kept["m.a"] == per_module["m.a"] and kept["m.b"]["score"] == 0.6667 and kept["m.b"]["checked_on"].startswith("2026-01-01")
+    assert survivors == [new[0], old_b]
+    assert mutation.table_row("m.b", kept["m.b"] | {"survived": 1, "timeout": 0, "not_checked": 0})[-2:] == ["66.7%", "2026-01-01"]

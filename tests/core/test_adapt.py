@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
+from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, _Buffer, _Source, _Target, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 
@@ -121,3 +121,92 @@ def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(baseline
     again = run(resume=done[-1])
     assert all(np.array_equal(again.samples[k], full.samples[k]) for k in full.samples)
     assert all(torch.equal(again.lifter[k], full.lifter[k]) for k in full.lifter)
+
+
+# Tests below kill mutants that survived `make mutate` (benchmarks/results/mutation.json).
+
+
+def test_bad_inputs_name_their_key_or_dataset():
+    with pytest.raises(ValueError, match=r"adapt\.hard_ratio\.c_start"):
+        HardRatio("3", 5.0, 2.0, 0.1)
+    arrays = _arrays(2, 5, 0)
+    del arrays["pose_3d"]
+    with pytest.raises(KeyError, match=r"source_train: model-input arrays lack \['pose_3d'\]"):
+        _Source(arrays, 3, _cfg(), torch.device("cpu"))
+
+
+def test_source_batches_carry_each_sequences_lens_distortion():
+    arrays = _arrays(2, 5, 0)
+    src = _Source(arrays, 3, _cfg(), torch.device("cpu"))
+    assert torch.equal(src.k, torch.zeros(2, 3)) and torch.equal(src.p, torch.zeros(2, 2))  # none given: no distortion
+    arrays["seq_k"] = np.array([[0.1, 0.0, 0.0], [0.2, 0.0, 0.0]])  # float64 in, float32 on the device
+    arrays["seq_p"] = np.array([[0.01, 0.0], [0.02, 0.0]])
+    src = _Source(arrays, 3, _cfg(), torch.device("cpu"))
+    batch = src.batch(8, np.random.default_rng(0))
+    assert batch["k"].dtype == torch.float32 and batch["pose_2d"].dtype == torch.float32
+    # each row carries its own sequence's k and p (p = k / 10 in both sequences here)
+    assert set(torch.round(batch["k"][:, 0] * 10).long().tolist()) <= {1, 2}
+    assert torch.allclose(batch["p"][:, 0] * 10, batch["k"][:, 0])
+
+
+def test_buffer_keeps_at_most_capacity_and_draws_from_all_it_holds():
+    buf = _Buffer(5)
+    assert list(buf.batches(2, 3, np.random.default_rng(0))) == [(None, None), (None, None)]
+    buf.add(torch.zeros(0, 2), torch.zeros(0, 3))
+    assert buf.size == 0
+    buf.add(torch.arange(3.0)[:, None], torch.arange(3.0)[:, None])
+    buf.add(torch.arange(3.0, 7.0)[:, None], torch.arange(3.0, 7.0)[:, None])
+    buf.add(torch.tensor([[9.0]]), torch.tensor([[9.0]]))  # full: ignored
+    assert buf.size == 5 and torch.equal(torch.cat(buf.parts_2d)[:, 0], torch.arange(5.0))
+    last = _Buffer(3)
+    last.add(torch.zeros(2, 1), torch.zeros(2, 1))
+    last.add(torch.ones(4, 1), torch.ones(4, 1))  # room for exactly one more
+    assert last.size == 3 and torch.equal(torch.cat(last.parts_2d)[:, 0], torch.tensor([0.0, 0.0, 1.0]))
+    drawn = torch.cat([x for x, _ in buf.batches(50, 8, np.random.default_rng(0))])[:, 0]
+    assert set(drawn.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_source_windows_use_every_stride_in_range_and_every_valid_centre():
+    arrays = _arrays(1, 60, 0)
+    arrays["pose_2d"][:, 0, 0] = np.arange(60)  # each frame's index, to read the windows back
+    arrays["valid"][:] = False
+    arrays["valid"][[0, 30]] = True
+    src = _Source(arrays, 3, _cfg(stride_min=2, stride_max=4), torch.device("cpu"))
+    frames = src.batch(400, np.random.default_rng(0))["pose_2d"][:, :, 0, 0]
+    centre = frames[:, 1]
+    assert set(centre.tolist()) == {0.0, 30.0}  # the first valid centre too
+    strides = (frames[centre == 30, 2] - frames[centre == 30, 1]).long()
+    assert set(strides.tolist()) == {2, 3, 4}  # stride_max included
+
+
+def test_target_windows_are_float32_with_stride_one_and_name_the_dataset():
+    arrays = _arrays(1, 20, 0, with_3d=False)
+    arrays["pose_2d"] = arrays["pose_2d"].astype(np.float64)
+    arrays["pose_2d"][:, 0, 0] = np.arange(20)
+    windows = _Target(arrays, 3, torch.device("cpu")).batch(16, np.random.default_rng(0))
+    arrays["valid"] = np.zeros(20, bool)
+    arrays["valid"][[0, 10]] = True
+    centres = _Target(arrays, 3, torch.device("cpu")).batch(64, np.random.default_rng(0))[:, 1, 0, 0]
+    assert set(centres.tolist()) == {0.0, 10.0}  # the first valid centre too
+    assert windows.dtype == torch.float32
+    inner = windows[(windows[:, 1, 0, 0] > 0) & (windows[:, 1, 0, 0] < 19)][:, :, 0, 0]
+    assert torch.equal(inner[:, 2] - inner[:, 1], torch.ones(len(inner))) and len(inner)
+    del arrays["valid"]
+    with pytest.raises(KeyError, match=r"target_train: model-input arrays lack \['valid'\]"):
+        _Target(arrays, 3, torch.device("cpu"))
+
+
+def test_shared_bone_lengths_get_their_own_learning_rate(baseline):
+    from adaptpose_pipeline.core.adapt import _Nets
+
+    cfg = _cfg(lr_generator=1e-3, lr_lengths=0.05, lr_discriminator=2e-4, lr_lifter=3e-4)
+    nets = _Nets(baseline, GeneratorConfig(frames=3, hidden=16, global_length_max=0.5), cfg, torch.device("cpu"))
+    rest, shared = nets.opt_g.param_groups
+    assert shared["lr"] == 0.05 and len(shared["params"]) == 1 and shared["params"][0] is nets.gen.global_length
+    assert rest["lr"] == 1e-3 and len(rest["params"]) == len(list(nets.gen.parameters())) - 1
+    assert all(p is not nets.gen.global_length for p in rest["params"])
+    assert nets.opt_d.param_groups[0]["lr"] == cfg.lr_discriminator and nets.opt_n.param_groups[0]["lr"] == cfg.lr_lifter
+    # nothing to learn (both generation stages off): one placeholder parameter that trains
+    off = _Nets(baseline, GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off"), cfg, torch.device("cpu"))
+    (only,) = off.opt_g.param_groups
+    assert len(only["params"]) == 1 and only["params"][0].requires_grad and nets.gen_params == list(nets.gen.parameters())

@@ -116,3 +116,96 @@ def test_feedback_losses_send_gradients_into_the_generator():
         nonzero = grads(loss_fn)
         assert nonzero, "no generator parameter received a gradient"
         assert all(torch.isfinite(g).all() for g in nonzero)
+
+
+# Tests below kill mutants that survived `make mutate` (benchmarks/results/mutation.json).
+
+
+def test_selection_default_bound_and_its_edge():
+    ratio = torch.full((3,), 17.0)
+    pose = torch.zeros(3, 3, 17, 2)
+    pose[1, 0, 2, 1] = 1.0  # on the bound: kept
+    pose[2, 2, 4, 0] = -1.2  # beyond the default bound of 1
+    assert L.selection_mask(ratio, 17.0, 16.0, pose).tolist() == [True, True, False]
+
+
+def test_hard_ratio_band_edge_belongs_to_the_outside():
+    ratio = torch.tensor([32.0, 2.0])  # f = d^2 = 225 exactly
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0, semantics="printed").item() == 0.0
+    assert L.hard_ratio_loss(ratio, c=17.0, d=15.0, semantics="released").item() == pytest.approx(225.0)
+
+
+def test_difficulty_ratio_of_an_exact_source_sample_is_large_and_positive():
+    ratio = L.difficulty_ratio(torch.tensor([0.5]), torch.tensor([0.0]))
+    assert torch.isfinite(ratio).all() and ratio.item() > 1e6
+
+
+def test_errors_are_of_the_difference():
+    pred = torch.zeros(1, 2, 3)
+    pred[0, 1] = torch.tensor([1.0, 1.0, 0.0])
+    gt = pred.clone()
+    gt[0, 1, 0] = 4.0  # joint 1 three away in x
+    assert L.per_sample_error(pred, gt).tolist() == pytest.approx([1.5])
+    assert L.per_sample_l2(pred, gt).tolist() == pytest.approx([4.5])
+
+
+def test_reprojection_loss_hand_values():
+    """Root-centred, divided by the Frobenius norm of the whole pose, L1 summed over
+    joints and coordinates, mean over samples."""
+    pred = torch.tensor([[[0.0, 0, 3], [1, 0, 4]]])
+    two_d = torch.tensor([[[0.0, 0], [0, 1]]])
+    assert L.reprojection_loss(pred, two_d).item() == pytest.approx(2.0)
+    assert L.reprojection_loss(pred.repeat(2, 1, 1), two_d.repeat(2, 1, 1)).item() == pytest.approx(2.0)
+    # (1, 1) / sqrt(2) against (1, 2) / sqrt(5): a stretch along y is not a scale.
+    pred = torch.tensor([[[0.0, 0, 3], [1, 1, 4]]])
+    stretched = torch.tensor([[[0.0, 0], [1, 2]]])
+    expected = abs(1 / 2**0.5 - 1 / 5**0.5) + abs(1 / 2**0.5 - 2 / 5**0.5)
+    assert L.reprojection_loss(pred, stretched).item() == pytest.approx(expected)
+    # Scale-invariant for small poses too (norms below 1).
+    pose_3d = torch.randn(4, 17, 3)
+    assert L.reprojection_loss(pose_3d, 0.02 * pose_3d[..., :2]).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_bone_range_penalises_each_samples_mean_change():
+    cos = torch.ones(2, 3, 4)  # sample 0 unchanged: 0.04 outside the band
+    cos[1] = 1 - 0.2  # sample 1 inside
+    assert L.bone_range_loss(cos).item() == pytest.approx((0.205 - 0.165) / 2)
+    # Half the bones unchanged, half turned by 1 - cos = 0.41: mean 0.205, the centre.
+    mixed = torch.ones(1, 3, 4)
+    mixed[..., 2:] = 1 - 0.41
+    assert L.bone_range_loss(mixed).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_lookahead_equals_one_explicit_sgd_step_then_the_centre_frames_reprojection():
+    import copy
+
+    torch.manual_seed(0)
+    lifter = TemporalModelOptimized1f(LifterConfig(filter_widths=(3, 3), channels=16, dropout=0.0)).eval()
+    fake_2d, fake_3d, target_2d = torch.randn(8, 9, 17, 2), torch.randn(8, 17, 3), torch.randn(5, 9, 17, 2)
+    loss = L.lookahead_reprojection_loss(lifter, fake_2d, fake_3d, target_2d, inner_lr=0.5)
+    stepped = copy.deepcopy(lifter)
+    opt = torch.optim.SGD(stepped.parameters(), lr=0.5)
+    L.per_sample_l2(stepped(fake_2d)[:, 0], fake_3d).mean().backward()
+    opt.step()
+    with torch.no_grad():
+        expected = L.reprojection_loss(stepped(target_2d)[:, 0], target_2d[:, 4])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_moment_matching_hand_value_and_gradient_into_the_fakes_only():
+    """``|mu_f - mu_r|^2 + |S_f - S_r|_F^2`` with unbiased covariances."""
+    fake = torch.tensor([[0.0, 0.0], [2.0, 0.0], [4.0, 3.0]], requires_grad=True)  # mean (2, 1)
+    real = torch.tensor([[1.0, 1.0], [3.0, 1.0]], requires_grad=True)  # mean (2, 1), S = [[2, 0], [0, 0]]
+    # fake: centred rows (-2, -1), (0, -1), (2, 2); S_f = [[8, 6], [6, 6]] / 2 = [[4, 3], [3, 3]].
+    loss = L.moment_matching_loss(fake, real)
+    assert loss.item() == pytest.approx(0 + (2**2 + 3**2 + 3**2 + 3**2))
+    loss.backward()
+    assert real.grad is None and fake.grad.abs().sum() > 0
+    same = torch.randn(6, 4)
+    assert L.moment_matching_loss(same, same.flip(0)).item() == pytest.approx(0.0, abs=1e-5)
+    shifted = L.moment_matching_loss(same + torch.tensor([1.0, 0, 0, 2.0]), same).item()
+    assert shifted == pytest.approx(5.0, rel=1e-5)  # means differ by (1, 0, 0, 2); covariances equal
+    pair = L.moment_matching_loss(torch.tensor([[0.0, 0.0], [2.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, -1.0]]))
+    assert pair.item() == pytest.approx(4.0 + 4.0)  # S_f = [[2, 0], [0, 0]], S_r = [[0, 0], [0, 2]] (n - 1 = 1)
+    one = torch.tensor([[1.0, 2.0]])
+    assert L.moment_matching_loss(one, one).item() == 0.0  # one sample: divisor clamped to 1, no NaN

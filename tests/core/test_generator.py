@@ -2,9 +2,10 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from adaptpose_pipeline.core import generator as hmg
-from adaptpose_pipeline.core.rotations import axis_angle_to_matrix
+from adaptpose_pipeline.core.rotations import axis_angle_to_matrix, euler_to_matrix, quaternion_to_matrix
 from adaptpose_pipeline.core.skeleton import H36M17, bone_directions, bone_lengths, joints_to_bones
 
 # A standing person facing the camera, camera frame (x right, y down, z forward), metres.
@@ -375,6 +376,9 @@ def test_upright_rotation_known_angles():
     # the camera's vertical stays in the y-z plane: no roll for any pitch and yaw
     Rr = upright_rotation(torch.tensor([0.4]), torch.tensor([1.1]))[0]
     assert abs(float((Rr @ torch.tensor([0.0, 1.0, 0.0]))[0])) < 1e-6
+    # Rx(pitch) @ Ry(yaw), each a proper rotation about its axis
+    expected = axis_angle_to_matrix(torch.tensor([0.4, 0.0, 0.0])) @ axis_angle_to_matrix(torch.tensor([0.0, 1.1, 0.0]))
+    assert torch.allclose(Rr, expected, atol=1e-6)
 
 
 def test_prob_upright_camera_is_bounded_and_trainable():
@@ -420,3 +424,176 @@ def test_global_length_scales_every_sample_alike():
     assert gen.global_length.grad is not None and gen.global_length.grad.abs().sum() > 0
     off = HumanMotionGenerator(GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off"))
     assert off.global_length is None and torch.equal(off(pose, torch.zeros(4, 3, 3)).pose_3d, pose)
+
+
+# Tests below kill mutants that survived `make mutate` (benchmarks/results/mutation.json).
+
+
+def test_networks_are_posesaugs_residual_mlps():
+    """Linear-BatchNorm1d-LeakyReLU(0.2) in, then blocks of that twice plus the skip."""
+    mlp = hmg.ResidualMLP(10, 4, hidden=8, blocks=1)
+    layers = [nn.Linear, nn.BatchNorm1d, nn.LeakyReLU]
+    assert [type(m) for m in mlp.inp] == layers
+    block = mlp.blocks[0]
+    assert [type(m) for m in block.body] == layers * 2
+    assert all(m.negative_slope == 0.2 for m in [*mlp.inp, *block.body] if isinstance(m, nn.LeakyReLU))
+    block.eval()
+    x = torch.randn(5, 8)
+    assert torch.allclose(block(x), x + block.body(x))
+
+
+def test_probabilistic_heads_by_hand_per_sample():
+    """sigma = h^2 + eps, draw = mu + sigma * e, each sample normalised on its own."""
+    head = torch.tensor([[0.0, 0.0, 3.0, 1.0, 2.0, 0.5, 0.7, 9.0], [4.0, 0.0, 0.0, 0.3, 1.0, 2.0, -0.2, 9.0]])
+    eps = torch.tensor([[1.0, -1.0, 0.5, 2.0], [0.5, 1.5, -1.0, 1.0]])
+    R, raw = hmg.rotation_from_head("prob_axis_angle", head[:, :7], eps[:, :3])
+    sigma = head[:, 3:6] ** 2 + hmg.SIGMA_EPS
+    axis = head[:, :3] + sigma * eps[:, :3]
+    assert torch.allclose(raw["sigma"], sigma) and torch.allclose(raw["axis"], axis)
+    unit = axis / axis.norm(dim=1, keepdim=True)
+    assert torch.allclose(R, axis_angle_to_matrix(unit * head[:, 6:7]), atol=1e-6)
+
+    R, raw = hmg.rotation_from_head("prob_quaternion", head, eps)
+    q = head[:, :4] + (head[:, 4:8] ** 2 + hmg.SIGMA_EPS) * eps
+    q = q / q.norm(dim=1, keepdim=True)
+    assert torch.allclose(raw["quaternion"], q, atol=1e-6)
+    assert torch.allclose(R, quaternion_to_matrix(q), atol=1e-6)
+
+    R, raw = hmg.rotation_from_head("prob_euler", head[:, :6], eps[:, :3])
+    angles = head[:, :3] + (head[:, 3:6] ** 2 + hmg.SIGMA_EPS) * eps[:, :3]
+    assert torch.allclose(raw["euler"], angles) and torch.allclose(R, euler_to_matrix(angles, "ZYX"), atol=1e-6)
+
+    small = torch.tensor([[0.1, 0.0, 0.2, 0.0, 0.0, 0.0, 0.7, 0.0], [0.0, 0.3, 0.0, 0.1, 0.0, 0.0, 0.0, 0.2]])
+    R, raw = hmg.rotation_from_head("prob_axis_angle", small[:, :7], eps[:, :3])  # |axis| < 1: still a unit axis
+    assert (raw["sigma"] > 0).all()
+    unit = raw["axis"] / raw["axis"].norm(dim=1, keepdim=True)
+    assert torch.allclose(R, axis_angle_to_matrix(unit * small[:, 6:7]), atol=1e-6)
+    _, raw = hmg.rotation_from_head("prob_quaternion", small, eps)
+    assert (raw["sigma"] > 0).all() and torch.allclose(raw["quaternion"].norm(dim=1), torch.ones(2))
+
+    upright = torch.tensor([[0.3, -0.5, 0.0, 2.0], [1.0, 0.2, 1.5, 0.0]])
+    R, raw = hmg.rotation_from_head("prob_upright", upright, eps[:, :2])
+    sigma = upright[:, 2:4] ** 2 + hmg.SIGMA_EPS
+    a = upright[:, :2] + sigma * eps[:, :2]
+    assert torch.allclose(raw["mu"], upright[:, :2]) and torch.allclose(raw["sigma"], sigma) and (raw["sigma"] > 0).all()
+    pitch, yaw = math.radians(45.0) * torch.tanh(a[:, 0]), math.pi * torch.tanh(a[:, 1])
+    assert torch.allclose(raw["pitch"], pitch) and torch.allclose(raw["yaw"], yaw)
+    assert torch.allclose(R, hmg.upright_rotation(pitch, yaw))
+
+    with pytest.raises(ValueError, match=r"camera_generation: expected one of \[.*'prob_euler'"):
+        hmg.rotation_from_head("axis_angle", head, eps)
+
+
+def test_depth_floor_is_per_sample():
+    pose, _ = windows(2, 3)
+    pose = pose.clone()
+    pose[0, :, 10, 2] = -2.0  # sample 0's head 2 m towards the camera: its floor acts
+    _, T = hmg.place_in_camera(pose, torch.zeros(2, 3, 3), torch.eye(3).expand(2, 3, 3), torch.zeros(2, 2), torch.full((2,), 3.0), 1.5)
+    assert T[0, 2] == pytest.approx(3.5) and T[1, 2] == 3.0
+
+
+def test_bg1_offsets_per_window_are_shared_by_every_frame():
+    for offsets, size in (("per_frame", 5 * H36M17.num_bones * 3), ("per_window", H36M17.num_bones * 3)):
+        cfg = hmg.GeneratorConfig(frames=5, bone_generation="bg1", hidden=16, noise_dim=4, bg1_offsets=offsets)
+        assert hmg.HumanMotionGenerator(cfg).bone_net.out.out_features == size
+
+
+@pytest.mark.parametrize("camera", ["det_axis_angle", "prob_axis_angle", "prob_quaternion", "prob_euler", "prob_upright"])
+def test_camera_head_starts_at_its_documented_bias(camera):
+    small = math.sqrt(hmg.SIGMA_INIT_SMALL)
+    k = hmg._CAMERA_HEAD_SIZE[camera]
+    expected = torch.zeros(k + 3)
+    if camera == "prob_axis_angle":
+        expected[3:6] = 1.0
+    elif camera == "prob_quaternion":
+        expected[0], expected[4:8] = 1.0, small
+    elif camera == "prob_euler":
+        expected[3:6] = small
+    elif camera == "prob_upright":
+        expected[2:4] = small
+    # the root starts at depth_init = 5: softplus^-1(5 - 1.5), or the logit of 3.5 / 7.5 with max_depth 9
+    for max_depth, depth_bias in ((None, math.log(math.expm1(3.5))), (9.0, math.log(3.5 / 4.0))):
+        cfg = hmg.GeneratorConfig(frames=3, hidden=16, camera_generation=camera, depth_init=5.0, min_depth=1.5, max_depth=max_depth)
+        out = hmg.HumanMotionGenerator(cfg).camera_net.out
+        expected[k + 2] = depth_bias
+        assert torch.allclose(out.bias, expected)
+        assert out.weight.abs().max() <= hmg.INIT_OUTPUT_SCALE / math.sqrt(out.in_features)
+
+
+@pytest.mark.parametrize("bones", ["bg1", "bg2", "bg3"])
+def test_bone_heads_start_near_zero_except_the_bg3_axes(bones):
+    gen = hmg.HumanMotionGenerator(hmg.GeneratorConfig(frames=3, hidden=16, bone_generation=bones))
+    nb = H36M17.num_bones
+    for net in (gen.bone_net, gen.length_net):
+        out = net.out
+        bound = 1.0 / math.sqrt(out.in_features)  # nn.Linear's default init range
+        scaled = torch.ones(out.out_features, dtype=torch.bool)
+        if bones == "bg3" and net is gen.bone_net:
+            scaled[: nb * 3] = False  # the axes keep the default init
+            assert bound >= out.weight[~scaled].abs().max() > 10 * hmg.INIT_OUTPUT_SCALE * bound
+        assert torch.equal(out.bias, torch.zeros(out.out_features))
+        assert out.weight[scaled].abs().max() <= hmg.INIT_OUTPUT_SCALE * bound
+
+
+def test_bounded_camera_keeps_the_person_near_the_optical_axis():
+    cfg = hmg.GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="det_axis_angle",
+                              min_depth=3.0, max_depth=7.0, depth_init=5.0)
+    gen = hmg.HumanMotionGenerator(cfg).eval()
+    k = hmg._CAMERA_HEAD_SIZE["det_axis_angle"]
+    head = torch.tensor([0.5, -1.0])
+    with torch.no_grad():
+        gen.camera_net.out.weight.zero_()
+        gen.camera_net.out.bias.zero_()
+        gen.camera_net.out.bias[k : k + 2] = head
+    out = gen(*windows(4, 3))
+    # depth 3 + 4 sigmoid(0) = 5; x, y = 0.2 * depth * tanh(head)
+    assert torch.allclose(out.translation, torch.tensor([0.2 * 5.0 * math.tanh(0.5), -0.2 * 5.0 * math.tanh(1.0), 5.0]).expand(4, 3), atol=1e-6)
+    assert torch.allclose(out.camera["translation_head"], torch.tensor([0.5, -1.0, 0.0]).expand(4, 3))
+
+
+def test_config_checks_max_pitch_and_integer_keys():
+    for bad in (0.0, 90.5):
+        with pytest.raises(ValueError, match=rf"adapt\.generator\.max_pitch_deg: expected an angle in \(0, 90\] degrees, got {bad}"):
+            hmg.GeneratorConfig(frames=3, max_pitch_deg=bad)
+    for ok in (0.5, 90.0):
+        assert hmg.GeneratorConfig(frames=3, max_pitch_deg=ok).max_pitch_deg == ok
+    assert hmg.GeneratorConfig(frames=3, hidden=1).hidden == 1
+    with pytest.raises(ValueError, match=r"adapt\.generator\.blocks"):
+        hmg.GeneratorConfig(frames=3, blocks=True)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"lambda_max": -0.1}, "lambda_max: expected a value in [0, 1) (bones must keep a positive length), got -0.1"),
+        ({"min_depth": -1.0}, "min_depth: expected a depth > 0 (metres), got -1.0"),
+        ({"min_depth": 2.0, "depth_init": 2.0}, "depth_init: expected a depth > min_depth = 2.0 (metres), got 2.0"),
+        ({"depth_init": 5.0, "max_depth": 5.0}, "max_depth: expected null or a depth > depth_init = 5.0 (metres), got 5.0"),
+        ({"global_length_max": 1.5}, "global_length_max: expected a value in [0, 1.5) (log-scale bound; 0: off), got 1.5"),
+        ({"global_length_max": 2.0}, "global_length_max: expected a value in [0, 1.5) (log-scale bound; 0: off), got 2.0"),
+        ({"bg1_offsets": "per_bone"}, "bg1_offsets: expected one of ['per_frame', 'per_window'], got 'per_bone'"),
+        ({"camera_generation": "euler"}, "camera_generation: expected one of " + str(list(hmg.CAMERA_MODES)) + ", got 'euler'"),
+    ],
+)
+def test_config_messages_name_key_expectation_and_value(override, message):
+    with pytest.raises(ValueError) as err:
+        hmg.GeneratorConfig(frames=3, **override)
+    assert str(err.value) == "adapt.generator." + message
+
+
+def test_config_boundaries_that_are_allowed():
+    assert hmg.GeneratorConfig(frames=3, lambda_max=0.0, global_length_max=0.0).lambda_max == 0.0
+
+
+@pytest.mark.parametrize("bones", ["bg1", "bg3"])
+def test_global_length_multiplies_the_generated_bones_too(bones):
+    torch.manual_seed(0)
+    cfg = hmg.GeneratorConfig(frames=3, hidden=16, bone_generation=bones, camera_generation="off", global_length_max=0.5)
+    gen = hmg.HumanMotionGenerator(cfg).eval()
+    with torch.no_grad():
+        gen.global_length.copy_(torch.linspace(-3, 3, 16))
+    pose, root = windows(4, 3)
+    out = gen(pose, root)
+    ratio = bone_lengths(joints_to_bones(out.pose_3d)) / bone_lengths(joints_to_bones(pose))
+    expected = (1.0 + out.lam)[:, None, :] * torch.exp(0.5 * torch.tanh(torch.linspace(-3, 3, 16)))
+    assert torch.allclose(ratio, expected.expand_as(ratio), atol=1e-5)

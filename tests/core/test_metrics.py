@@ -161,3 +161,62 @@ def test_bad_inputs():
         metrics.mpjpe(np.zeros((2, 17, 3)), np.zeros((2, 16, 3)))
     with pytest.raises(ValueError, match="alignment"):
         metrics.joint_errors(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)), "affine")
+
+
+# Tests below kill mutants that survived `make mutate` (benchmarks/results/mutation.json).
+
+
+def test_any_leading_dims_and_a_single_pose(poses):
+    """Batched as (B, T, J, 3) or a single (J, 3) pose: the same per-joint errors."""
+    rng = np.random.default_rng(2)
+    pred = poses + rng.normal(0, 0.05, poses.shape)
+    for alignment in metrics.ALIGNMENTS:
+        flat = metrics.joint_errors(pred, poses, alignment)
+        nested = metrics.joint_errors(pred.reshape(4, 5, 17, 3), poses.reshape(4, 5, 17, 3), alignment)
+        np.testing.assert_allclose(nested.reshape(20, 17), flat, atol=1e-12)
+        np.testing.assert_allclose(metrics.joint_errors(pred[7], poses[7], alignment), flat[7], atol=1e-12)
+    np.testing.assert_array_equal(metrics.joint_errors(pred, poses), metrics.joint_errors(pred, poses, "root"))
+
+
+def test_scale_align_about_another_root(poses):
+    # A scaled, shifted copy lands exactly on the ground truth rooted at joint 1.
+    np.testing.assert_allclose(metrics.scale_align(0.5 * poses + 2.0, poses, root=1), metrics.root_align(poses, 1), atol=1e-12)
+
+
+def test_summarise_reports_every_metric_in_millimetres(poses):
+    rng = np.random.default_rng(3)
+    pred = 1.1 * poses + rng.normal(0, 0.02, poses.shape)
+    overall = metrics.summarise(pred, poses, H36M17_JOINTS)["overall"]
+    err_mm = 1000.0 * metrics.joint_errors(pred, poses, "root")
+    assert overall["mpjpe"] == pytest.approx(1000.0 * metrics.mpjpe(pred, poses))
+    assert overall["p_mpjpe"] == pytest.approx(1000.0 * metrics.p_mpjpe(pred, poses))
+    assert overall["n_mpjpe"] == pytest.approx(1000.0 * metrics.n_mpjpe(pred, poses))
+    assert overall["auc"] == pytest.approx(metrics.auc(err_mm))
+    assert len({round(overall[k], 3) for k in ("mpjpe", "p_mpjpe", "n_mpjpe")}) == 3
+    assert metrics.summarise(pred[:1], poses[:1], H36M17_JOINTS)["overall"]["mpjpe"] > 0  # one frame is enough
+
+
+def test_breakdowns_of_uneven_groups_and_nested_frames():
+    errors = np.array([[1.0, 3.0], [5.0, 7.0], [9.0, 11.0]])
+    assert metrics.per_group(errors, ["s1", "s2", "s2"]) == {"s1": 2.0, "s2": 8.0}
+    nested = np.arange(12.0).reshape(2, 3, 2)  # (B, T, J)
+    assert metrics.per_joint(nested, ["a", "b"]) == {"a": 5.0, "b": 6.0}
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="ground truth contain NaN"):
+        metrics.mpjpe(np.zeros((2, 17, 3)), np.full((2, 17, 3), np.inf))
+    with pytest.raises(ValueError, match="predictions contain NaN"):
+        metrics.mpjpe(np.full((2, 17, 3), np.nan), np.zeros((2, 17, 3)))
+    with pytest.raises(ValueError, match=r"\(\.\.\., J, 3\)"):
+        metrics.mpjpe(np.zeros((2, 17, 2)), np.zeros((2, 17, 2)))
+    with pytest.raises(ValueError, match=r"got \(2, 5, 17, 3\)"):
+        metrics.summarise(np.zeros((2, 5, 17, 3)), np.zeros((2, 5, 17, 3)), H36M17_JOINTS)
+    with pytest.raises(ValueError, match=r"got \(0, 17, 3\)"):
+        metrics.summarise(np.zeros((0, 17, 3)), np.zeros((0, 17, 3)), H36M17_JOINTS)
+    with pytest.raises(ValueError, match="3 joints but 2 names"):
+        metrics.per_joint(np.zeros((4, 3)), ["a", "b"])
+    with pytest.raises(ValueError, match="3 joints but 2 names"):
+        metrics.per_joint(np.zeros((2, 4, 3)), ["a", "b"])  # (B, T, J)
+    with pytest.raises(ValueError, match="2 labels for 3 frames"):
+        metrics.per_group(np.zeros((3, 4)), ["a", "b"])
