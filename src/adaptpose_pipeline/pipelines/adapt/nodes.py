@@ -173,7 +173,7 @@ def adapt_lifter(
     if guard["enabled"]:
         control = LifterCheckpoint.from_payload(lifter_control)
         scored = [r for r in result.history if r["epoch"] >= cfg.warmup_epochs]
-        decision = choose(scored, control.info["scores"], float(guard["tolerance_mm"]))
+        decision = choose(scored, control.info.get("scores", {}), float(guard["tolerance_mm"]))
         state = control.state_dict if decision["fallback"] else result.epoch_lifters[decision["selected_epoch"]]
         info.update(guard=decision, selection="label-free guard (core.guard)")
         log.info("guard: %s (%s)", "fallback to the control" if decision["fallback"] else f"epoch {decision['selected_epoch']}", decision["reason"])
