@@ -228,3 +228,60 @@ def test_generated_projection_applies_the_source_distortion_by_hand():
     plain = A.project_normalise(pose, {k: v for k, v in src.items() if k not in ("k", "p")}, "screen", False)[0, 0, 0]
     assert torch.allclose(plain, torch.tensor([f * u + c, f * v + c]) / size * 2 - 1, atol=1e-6)
     assert not torch.allclose(got, plain, atol=1e-4)
+
+
+def test_moment_matching_term_enters_the_generator_loss(baseline):
+    one = dict(epochs=1, warmup_epochs=0, samples_per_epoch=8)
+    off = _run(baseline, _cfg(**one))
+    on = _run(baseline, _cfg(w_match=5.0, **one))
+    assert off.history[0]["g_match"] == 0.0 and on.history[0]["g_match"] > 0.0
+    # the term is added to the loss: the generator's steps differ
+    assert not _same(on.generator, off.generator)
+    assert on.history[0]["g_total"] > off.history[0]["g_total"]
+
+
+def test_hard_ratio_terms_are_weighted_and_summed(baseline, monkeypatch):
+    values = {3.0: 2.0, 17.0: 5.0}  # bone stage returns 2, camera stage 5
+    monkeypatch.setattr(L, "hard_ratio_loss", lambda r, c, d, s="printed": (r * 0).sum() + values[c])
+    res = _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, w_proj=0.0))
+    assert res.history[0]["g_hard_ratio"] == pytest.approx(0.1 * 2.0 + 0.01 * 5.0)
+
+
+def test_critic_perturbs_real_poses_by_beta(baseline, monkeypatch):
+    betas = []
+    real = A.perturb_bones
+    monkeypatch.setattr(A, "perturb_bones", lambda pose, deg, generator=None: betas.append(deg) or real(pose, deg, generator=generator))
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, beta_deg=7.5))
+    assert betas and set(betas) == {7.5}
+
+
+def test_finetuning_targets_are_root_relative(baseline, monkeypatch):
+    seen = []
+    real = A.lifter_step
+
+    def spy(nets, cfg, src, fake_2d, fake_3d):
+        if fake_3d is not None and len(fake_3d):
+            seen.append(fake_3d.clone())
+        return real(nets, cfg, src, fake_2d, fake_3d)
+
+    monkeypatch.setattr(A, "lifter_step", spy)
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, selection=False))
+    assert seen and all(torch.equal(x[:, 0], torch.zeros_like(x[:, 0])) for x in seen)
+    assert all(x[:, 1:].abs().sum() > 0 for x in seen)
+
+
+def test_node_passes_the_new_switches_to_the_loop():
+    import yaml
+
+    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config
+    from tests.paths import ROOT
+
+    params = yaml.safe_load((ROOT / "conf/base/parameters_adapt.yml").read_text())["adapt"]
+    params = {**params, "critic_3d_lengths": False, "lambda_limit": 0.3, "weights": {**params["weights"], "match": 2.0},
+              "hard_ratio": {**params["hard_ratio"], "semantics": "released"},
+              "train": {**params["train"], "schedule": "generate_then_finetune", "feedback_warmup_epochs": 1, "lr_lengths": 0.01}}
+    cfg = adapt_config(params)
+    assert (cfg.critic_3d_lengths, cfg.lambda_limit, cfg.w_match, cfg.hard_ratio_semantics) == (False, 0.3, 2.0, "released")
+    assert (cfg.schedule, cfg.feedback_warmup_epochs, cfg.lr_lengths) == ("generate_then_finetune", 1, 0.01)
+    with pytest.raises(ValueError, match="adapt.hard_ratio: unknown keys"):
+        adapt_config({**params, "hard_ratio": {**params["hard_ratio"], "sematics": "released"}})
