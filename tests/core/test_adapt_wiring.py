@@ -285,3 +285,21 @@ def test_node_passes_the_new_switches_to_the_loop():
     assert (cfg.schedule, cfg.feedback_warmup_epochs, cfg.lr_lengths) == ("generate_then_finetune", 1, 0.01)
     with pytest.raises(ValueError, match="adapt.hard_ratio: unknown keys"):
         adapt_config({**params, "hard_ratio": {**params["hard_ratio"], "sematics": "released"}})
+
+
+def test_critic_step_lowers_both_critics_losses(baseline):
+    """Both critics descend their own LSGAN loss (a sign flip in their sum would make one ascend)."""
+    torch.manual_seed(0)
+    cfg = _cfg(lr_discriminator=1e-4, pool_size=8, beta_deg=0.0)
+    nets = A._Nets(baseline, GeneratorConfig(frames=3, hidden=16), cfg, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    source = A._Source(_arrays(3, 12, 0), 3, cfg, torch.device("cpu"))
+    src, tgt = source.batch(8, rng), A._Target(_target(), 3, torch.device("cpu")).batch(8, rng)
+    with torch.no_grad():
+        out = nets.gen(src["pose_3d"], src["root"])
+    fake_2d = A.project_normalise(out.pose_3d_cam, src, "screen", False)
+    tgen = torch.Generator().manual_seed(0)
+    first = A.critic_step(nets, cfg, src, tgt, out, fake_2d, tgen)
+    for _ in range(30):
+        last = A.critic_step(nets, cfg, src, tgt, out, fake_2d, tgen)
+    assert last["d_2d"] < first["d_2d"] and last["d_3d"] < first["d_3d"]
