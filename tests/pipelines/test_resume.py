@@ -6,7 +6,6 @@ import io
 import signal
 import time
 
-import numpy as np
 import pytest
 import torch
 import yaml
@@ -14,12 +13,24 @@ import yaml
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 from adaptpose_pipeline.pipelines.adapt import nodes as adapt_nodes
 from adaptpose_pipeline.pipelines.config import deep_merge
+from tests.core.test_adapt import _arrays as _model_input
 from tests.paths import ROOT
 
 SLOW_PRETRAIN = (
     "pretrain.train.epochs=8,pretrain.train.samples_per_epoch=6144,pretrain.train.batch_size=256,"
     "pretrain.lifter.channels=64"
 )
+
+
+def _kill_after_first_checkpoint(project, ckpt, *args):
+    """Start ``kedro run *args`` and SIGKILL it as soon as its epoch checkpoint exists."""
+    proc = project.start(*args)
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make its epochs longer"
 
 
 def _versions(project, pattern):
@@ -30,13 +41,7 @@ def test_killed_pretrain_leaves_nothing_and_resumes_to_identical_weights(standin
     p = standin_project
     p.run("--pipeline=ingest", "--params", "target=ski")
     ckpt = p.path / "data/06_models/checkpoints/ski/pretrain.pt"
-    proc = p.start("--pipeline=pretrain", "--params", f"target=ski,{SLOW_PRETRAIN}")
-    deadline = time.time() + 300
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make its epochs longer"
+    _kill_after_first_checkpoint(p, ckpt, "--pipeline=pretrain", "--params", f"target=ski,{SLOW_PRETRAIN}")
     assert ckpt.exists()
     # Killed mid-training: no weights, history or plot version a load would pick up.
     for name in ("06_models/ski/lifter_baseline.pt/*/lifter_baseline.pt", "08_reporting/ski/pretrain_history.csv/*/*.csv"):
@@ -83,13 +88,7 @@ def test_killed_adapt_leaves_nothing_and_resumes_to_identical_artifacts(standin_
           "pretrain.train.batch_size=64,pretrain.lifter.channels=16")
     p.run("--pipeline=evaluate", "--params", "target=ski")
     ckpt = p.path / "data/06_models/checkpoints/ski/adapt.pt"
-    proc = p.start("--pipeline=adapt", "--params", f"target=ski,{SLOW_ADAPT}")
-    deadline = time.time() + 300
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make its epochs longer"
+    _kill_after_first_checkpoint(p, ckpt, "--pipeline=adapt", "--params", f"target=ski,{SLOW_ADAPT}")
     assert torch.load(ckpt, weights_only=True)["state"]["epoch"] < 3
     for name in ADAPT_ARTIFACTS:
         assert not _versions(p, f"data/{name}"), name
@@ -103,29 +102,6 @@ def test_killed_adapt_leaves_nothing_and_resumes_to_identical_artifacts(standin_
 
     out = p.run("--pipeline=adapt", "--params", f"target=ski,{SLOW_ADAPT},seed=3,checkpoints.resume=true", check=False)
     assert out.returncode != 0 and "adapt.pt" in out.text and "other parameters, seed, input data" in out.text
-
-
-def _model_input(n_seq, T, seed, with_3d=True):
-    """Model-input arrays (as ingest writes them) of random poses seen from 5 m."""
-    rng = np.random.default_rng(seed)
-    N = n_seq * T
-    pose_3d = rng.normal(0, 0.15, (N, 17, 3)).astype(np.float32)
-    pose_3d[:, 0] = 0
-    root = np.tile(np.array([0.0, 0.0, 5.0], np.float32), (N, 1))
-    px = (pose_3d[..., :2] + root[:, None, :2]) / (pose_3d[..., 2:] + 5.0) * 1000 + 500
-    out = {
-        "pose_2d": (px / 1000 * 2 - 1).astype(np.float32),
-        "valid": np.ones(N, bool),
-        "seq_start": np.arange(0, N, T, dtype=np.int64),
-        "seq_length": np.full(n_seq, T, np.int64),
-    }
-    if with_3d:
-        out.update(
-            pose_3d=pose_3d, root_3d=root,
-            seq_f=np.full((n_seq, 2), 1000, np.float32), seq_c=np.full((n_seq, 2), 500, np.float32),
-            seq_image_size=np.full((n_seq, 2), 1000, np.int64),
-        )
-    return out
 
 
 def _conf(name):

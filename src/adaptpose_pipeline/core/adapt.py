@@ -489,11 +489,11 @@ def adapt(
                 out = stats.pop("out")
                 kept += int(keep.sum())
                 generated += len(keep)
+                if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
+                    _keep_samples(samples, out, fake_2d, keep, src)
                 fake_2d, fake_3d = fake_2d[keep], fake_3d[keep]
                 if not interleaved:
                     buffer.add(fake_2d, fake_3d)
-                if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
-                    _keep_samples(samples, out, project_normalise(out.pose_3d_cam, src, normalisation, pad), keep, src)
             if finetune and interleaved:
                 stats["lifter"] = lifter_step(nets, cfg, source.batch(cfg.batch_size, lifter_rng), fake_2d, fake_3d)
             for k, v in stats.items():

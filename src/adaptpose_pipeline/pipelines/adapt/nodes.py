@@ -59,9 +59,16 @@ def generator_params(adapt_params: dict) -> dict:
     return gen
 
 
-def _log_epoch(epoch: int, record: dict) -> None:
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"adapt_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
+def _epoch_logger(prefix: str):
+    def log_epoch(epoch: int, record: dict) -> None:
+        if mlflow.active_run() is not None:
+            mlflow.log_metrics({f"{prefix}_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
+
+    return log_epoch
+
+
+_log_epoch = _epoch_logger("adapt")
+_log_control_epoch = _epoch_logger("control")
 
 
 def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target: str, seed: int, device: str):
@@ -89,6 +96,28 @@ def guard_params(params: dict) -> dict:
     return guard
 
 
+def _checkpointed_loop(
+    kind: str, source_train: dict, target_train: dict, checkpoints: dict, target: str, stage: str, seed: int,
+    params: dict, cfg, baseline: LifterCheckpoint, gen_cfg: GeneratorConfig, ingest_cfg: dict, dev, log_epoch, score=None,
+):
+    """``core.adapt.adapt`` (``kind``: ``adapt`` or ``control``) with its epoch checkpoint
+    (``<checkpoints.dir>/<target>/<stage>.pt``, resumed with ``checkpoints.resume``) and
+    ``log_epoch`` per epoch (a resumed run logs the saved epochs again)."""
+    control = kind == "control"
+    inputs = {"source": source_train, **({} if control else {"target": target_train})}  # the control never sees the target
+    inputs["baseline"] = {k: v.numpy() for k, v in baseline.state_dict.items()}
+    stamp = fingerprint({"stage": kind, "params": params, "ingest": ingest_cfg, "seed": seed}, inputs, dev)
+    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
+    resume = ckpt.load()
+    for record in (resume or {}).get("history", []):  # this run's MLflow curves start at epoch 0 too
+        log_epoch(record["epoch"], record)
+    return adapt(
+        source_train, target_train, baseline, gen_cfg, cfg,
+        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
+        on_epoch=log_epoch, resume=resume, on_checkpoint=ckpt.save, control=control, score=score,
+    )
+
+
 def _scorer(config, source_validation: dict, target_train: dict, dev):
     """Label-free scores of a lifter state (the guard's numbers, ``core.guard``)."""
     return lambda state: label_free_scores(LifterCheckpoint(config, state, {}).model(dev), source_validation, target_train, dev)
@@ -111,17 +140,10 @@ def control_lifter(
     lifter steps, learning rates, source batches and seed as the adapted lifter (see
     ``core.adapt``). Its last epoch carries the guard's label-free scores."""
     params, cfg, baseline, gen_cfg, _, ingest_cfg, dev = _loop_setup(adapt_params, lifter_baseline, ingest, target, seed, device)
-    stamp = fingerprint(
-        {"stage": "control", "params": params, "ingest": ingest_cfg, "seed": seed},
-        {"source": source_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
-        dev,
-    )
-    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
     log.info("fine-tuning the control lifter on source alone (%s)", dev)
-    result = adapt(
-        source_train, target_train, baseline, gen_cfg, cfg,
-        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
-        on_epoch=_log_control_epoch, resume=ckpt.load(), on_checkpoint=ckpt.save, control=True,
+    result = _checkpointed_loop(
+        "control", source_train, target_train, checkpoints, target, stage, seed, params, cfg, baseline, gen_cfg, ingest_cfg, dev,
+        _log_control_epoch,
     )
     last = LifterCheckpoint(baseline.config, result.lifter, {}).model(dev)
     scores = label_free_scores(last, source_validation, target_train, dev)
@@ -152,21 +174,11 @@ def adapt_lifter(
     (``core.guard``). Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``)
     after every epoch; resumes from it with ``checkpoints.resume``."""
     params, cfg, baseline, gen_cfg, guard, ingest_cfg, dev = _loop_setup(adapt_params, lifter_baseline, ingest, target, seed, device)
-    stamp = fingerprint(
-        {"stage": "adapt", "params": params, "ingest": ingest_cfg, "seed": seed},
-        {"source": source_train, "target": target_train, "baseline": {k: v.numpy() for k, v in baseline.state_dict.items()}},
-        dev,
-    )
-    ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
-    resume = ckpt.load()
-    for record in (resume or {}).get("history", []):  # this run's MLflow curves start at epoch 0 too
-        _log_epoch(record["epoch"], record)
     log.info("adapting a %d-frame lifter to %s on %s", gen_cfg.frames, target, dev)
-    result = adapt(
-        source_train, target_train, baseline, gen_cfg, cfg,
-        ingest_cfg["normalisation"], bool(ingest_cfg.get("pad_to_square", False)), dev, seed,
-        on_epoch=_log_epoch, resume=resume, on_checkpoint=ckpt.save,
-        score=_scorer(baseline.config, source_validation, target_train, dev) if guard["enabled"] else None,
+    score = _scorer(baseline.config, source_validation, target_train, dev) if guard["enabled"] else None
+    result = _checkpointed_loop(
+        "adapt", source_train, target_train, checkpoints, target, stage, seed, params, cfg, baseline, gen_cfg, ingest_cfg, dev,
+        _log_epoch, score,
     )
     info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs}
     state = result.lifter
@@ -184,11 +196,6 @@ def adapt_lifter(
     lifter = LifterCheckpoint(baseline.config, state, info).to_payload()
     generator = {"config": {**gen_cfg.__dict__}, "state_dict": result.generator}
     return generator, result.discriminators, lifter, result.samples, pd.DataFrame(result.history)
-
-
-def _log_control_epoch(epoch: int, record: dict) -> None:
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"control_{k}": v for k, v in record.items() if k != "epoch"}, step=epoch)
 
 
 def compare_with_references(metrics: dict, metrics_baseline: dict, metrics_control: dict, lifter_adapted: dict) -> dict:
