@@ -39,7 +39,7 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     assert "mpjpe_percent" in metrics["gain_vs_baseline"]
     assert isinstance(metrics["fallback"], bool) and (metrics["fallback"] or metrics["selected_epoch"] in (1,))
     lifter_control = torch.load(_one(p, "data/06_models/3dhp/lifter_control.pt/*/lifter_control.pt"), weights_only=True)
-    assert set(lifter_control["info"]["scores"]) == {"source_val_mpjpe_mm", "target_reprojection"}
+    assert set(lifter_control["info"]["scores"]) == {"source_val_mpjpe_mm", "source_val_pose_mpjpe_mm", "target_reprojection"}
     if metrics["fallback"]:
         assert all(torch.equal(lifter["state_dict"][k], lifter_control["state_dict"][k]) for k in lifter["state_dict"])
     assert list(p.path.glob("data/08_reporting/3dhp/adapt_curves.png/*/adapt_curves.png"))

@@ -52,6 +52,7 @@ import torch
 from tqdm.auto import tqdm
 
 from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.camera import normalise_pixels, project
 from adaptpose_pipeline.core.discriminators import (
     Discriminator3D,
@@ -71,6 +72,7 @@ from adaptpose_pipeline.core.training import cpu_state, check_arrays, frame_boun
 
 
 SCHEDULES: tuple[str, ...] = ("interleaved", "generate_then_finetune")
+PROPORTIONS: tuple[str, ...] = ("off", "estimate")
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class AdaptConfig:
     w_range: float = 3.0
     w_lambda: float = 1.0
     w_match: float = 0.0
+    w_fake: float = 1.0
     lr_lengths: float | None = None
     proj_batch: int = 128
     proj_inner_lr: float = 1e-3
@@ -126,10 +129,16 @@ class AdaptConfig:
     hard_ratio_semantics: str = "printed"
     critic_3d_lengths: bool = True
     lambda_limit: float = 0.1
+    proportions: str = "off"
+    proportions_quantile: float = 99.0
+    proportion_labels: str = "target"
 
     def __post_init__(self) -> None:
         check_types(self, "adapt")
-        for key, choices in (("schedule", SCHEDULES), ("hard_ratio_semantics", L.HARD_RATIO_SEMANTICS)):
+        for key, choices in (
+            ("schedule", SCHEDULES), ("hard_ratio_semantics", L.HARD_RATIO_SEMANTICS),
+            ("proportions", PROPORTIONS), ("proportion_labels", P.LABELS),
+        ):
             if getattr(self, key) not in choices:
                 raise ValueError(f"adapt.{key}: expected one of {list(choices)}, got {getattr(self, key)!r}")
         checks = {
@@ -150,6 +159,8 @@ class AdaptConfig:
             "frames_3d": self.frames_3d >= 1,
             "feedback_warmup_epochs": 0 <= self.feedback_warmup_epochs < self.epochs,
             "lambda_limit": self.lambda_limit >= 0,
+            "w_fake": self.w_fake >= 0,
+            "proportions_quantile": 0 < self.proportions_quantile <= 100,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -164,10 +175,17 @@ class AdaptResult:
     history: list[dict]
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     epoch_lifters: dict[int, dict] = field(default_factory=dict)  # epoch -> lifter state (when scored)
+    proportions: np.ndarray | None = None  # (16,) target/source bone-length ratios (proportions: estimate)
 
 
 class _Source:
-    """Random-stride source windows with their cameras, on the device."""
+    """Random-stride source windows with their cameras, on the device.
+
+    With :meth:`set_proportions`, each batch also carries ``pose_3d_gen``: the windows
+    with every bone rescaled to the target's proportions (what the generator and the
+    3D critic start from), and ``label_scale`` when the fakes' 3D labels go back to
+    the source's lengths.
+    """
 
     def __init__(self, arrays: dict, rf: int, cfg: AdaptConfig, device: torch.device):
         check_arrays(arrays, "source_train")
@@ -181,15 +199,27 @@ class _Source:
         self.k = t(arrays["seq_k"]) if "seq_k" in arrays else torch.zeros(n_seq, 3, device=device)
         self.p = t(arrays["seq_p"]) if "seq_p" in arrays else torch.zeros(n_seq, 2, device=device)
         self.rf, self.cfg, self.device = rf, cfg, device
+        self.gen_scale: torch.Tensor | None = None
+        self.label_scale: torch.Tensor | None = None
+
+    def set_proportions(self, scale: np.ndarray | None, labels: str) -> None:
+        """Bone-length ratios ``(16,)`` for the generator's input (None: the source's own)."""
+        if scale is None:
+            self.gen_scale = self.label_scale = None
+            return
+        self.gen_scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
+        self.label_scale = 1.0 / self.gen_scale if labels == "source" else None
 
     def batch(self, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         c = self.centres[rng.integers(0, len(self.centres), n)]
         strides = rng.integers(self.cfg.stride_min, self.cfg.stride_max + 1, n)
         idx = torch.as_tensor(window_indices(c, self.first[c], self.end[c], self.rf, strides), device=self.device)
         seq = torch.as_tensor(self.seq[c], device=self.device)
-        return {
+        pose_3d = self.pose_3d[idx]
+        out = {
             "pose_2d": self.pose_2d[idx],
-            "pose_3d": self.pose_3d[idx],
+            "pose_3d": pose_3d,
+            "pose_3d_gen": pose_3d if self.gen_scale is None else P.rescale_bones(pose_3d, self.gen_scale),
             "root": self.root[idx],
             "f": self.f[seq],
             "c": self.c[seq],
@@ -197,6 +227,9 @@ class _Source:
             "p": self.p[seq],
             "size": self.size[seq],
         }
+        if self.label_scale is not None:
+            out["label_scale"] = self.label_scale
+        return out
 
 
 class _Target:
@@ -291,7 +324,7 @@ def critic_step(nets: _Nets, cfg: AdaptConfig, src: dict, tgt: torch.Tensor, out
     real_2d = tgt if cfg.domain_discriminator else src["pose_2d"]
     loss_d2d = lsgan_d_loss(nets.d2d(real_2d), nets.d2d(nets.pool_2d.push_and_sample(fake_2d.detach(), tgen)))
     frames = _frames_3d(rf, cfg.frames_3d, tgen, device)
-    real_3d = perturb_bones(src["pose_3d"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
+    real_3d = perturb_bones(src["pose_3d_gen"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
     fake_frames = nets.pool_3d.push_and_sample(out.pose_3d.detach()[:, frames].flatten(0, 1), tgen)
     loss_d3d = lsgan_d_loss(
         nets.d3d(_critic_3d_input(real_3d, cfg.critic_3d_lengths)), nets.d3d(_critic_3d_input(fake_frames, cfg.critic_3d_lengths))
@@ -315,10 +348,10 @@ def generator_step(
     gen, lifter = nets.gen, nets.lifter
     rf = src["pose_2d"].shape[1]
     mid = rf // 2
-    out = gen(src["pose_3d"], src["root"], generator=tgen)
+    out = gen(src["pose_3d_gen"], src["root"], generator=tgen)
     fake_2d = project_normalise(out.pose_3d_cam, src, normalisation, pad)
     bone_2d = project_normalise(out.pose_3d + src["root"][:, :, None, :], src, normalisation, pad)
-    fake_3d = out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1]
+    fake_3d = fake_labels(out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1], src)
     stats: dict[str, float] = {}
     if step % cfg.d_every == 0:
         stats.update(critic_step(nets, cfg, src, tgt, out, fake_2d, tgen))
@@ -326,7 +359,7 @@ def generator_step(
     lifter.eval()
     src_err = L.per_sample_error(lifter(src["pose_2d"])[:, 0], src["pose_3d"][:, mid]).detach()
     ratio_cam = L.difficulty_ratio(L.per_sample_error(lifter(fake_2d)[:, 0], fake_3d), src_err)
-    ratio_bone = L.difficulty_ratio(L.per_sample_error(lifter(bone_2d)[:, 0], out.pose_3d[:, mid]), src_err)
+    ratio_bone = L.difficulty_ratio(L.per_sample_error(lifter(bone_2d)[:, 0], fake_labels(out.pose_3d[:, mid], src)), src_err)
     feedback = epoch >= cfg.feedback_warmup_epochs
     zero = fake_2d.new_zeros(())
     hr, proj = zero, zero
@@ -365,6 +398,13 @@ def generator_step(
     return fake_2d.detach(), fake_3d.detach(), keep, {"out": out, **stats}
 
 
+def fake_labels(pose: torch.Tensor, src: dict) -> torch.Tensor:
+    """The 3D label of generated root-relative poses ``(B, 17, 3)``: as generated, or with
+    the bones taken back to the source's lengths (``src["label_scale"]``; proportion
+    labels ``source``, for a target whose 3D is rescaled to the source's skeleton)."""
+    return pose if "label_scale" not in src else P.rescale_bones(pose, src["label_scale"])
+
+
 def lifter_step(nets: _Nets, cfg: AdaptConfig, src: dict, fake_2d: torch.Tensor | None, fake_3d: torch.Tensor | None) -> float:
     """One fine-tuning step (Eq. 23) on a source batch plus the given fakes (none: source only)."""
     lifter = nets.lifter
@@ -378,7 +418,7 @@ def lifter_step(nets: _Nets, cfg: AdaptConfig, src: dict, fake_2d: torch.Tensor 
     pred = lifter(torch.cat([src["pose_2d"], fake_2d]) if has_fakes else src["pose_2d"])[:, 0]
     loss = mpjpe_loss(pred[:n_src], src["pose_3d"][:, mid])
     if has_fakes:
-        loss = loss + mpjpe_loss(pred[n_src:], fake_3d)
+        loss = loss + cfg.w_fake * mpjpe_loss(pred[n_src:], fake_3d)
     nets.opt_n.zero_grad(set_to_none=True)
     loss.backward()
     _clip_step(nets.opt_n, lifter.parameters(), cfg.grad_clip)
@@ -451,6 +491,14 @@ def adapt(
     tgen = torch.Generator(device=device).manual_seed(seed)
     source = _Source(source_train, rf, cfg, device)
     target = _Target(target_train, rf, device)
+    proportions = None
+    if cfg.proportions == "estimate" and not control:
+        valid = np.asarray(target_train["valid"], dtype=bool)
+        proportions = P.estimate_proportions(
+            source_train["pose_2d"][np.asarray(source_train["valid"], dtype=bool)],
+            target_train["pose_2d"][valid], source_train["pose_3d"], cfg.proportions_quantile,
+        )
+        source.set_proportions(proportions, cfg.proportion_labels)
     nets = _Nets(baseline, gen_cfg, cfg, device)
     steps = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     history: list[dict] = []
@@ -536,6 +584,7 @@ def adapt(
         history=history,
         samples=kept_samples,
         epoch_lifters=epoch_lifters,
+        proportions=proportions,
     )
 
 
@@ -559,7 +608,7 @@ def domain_measures(
     n = min(MEASURE_BATCH, max(cfg.batch_size, 2))
     src = source.batch(n, rng)
     tgt = target.batch(n, rng)
-    out = nets.gen(src["pose_3d"], src["root"], generator=tgen)
+    out = nets.gen(src["pose_3d_gen"], src["root"], generator=tgen)
     fake = project_normalise(out.pose_3d_cam, src, normalisation, pad)
     mid = fake.shape[1] // 2
     flat = lambda x: x[:, mid].flatten(1).double().cpu().numpy()  # noqa: E731

@@ -8,25 +8,30 @@ fine-tuned as long on source alone, see ``core.adapt``).
 Scores of a lifter (:func:`label_free_scores`):
 
 - ``source_val_mpjpe_mm``: MPJPE on the source validation split (source labels only);
+- ``source_val_pose_mpjpe_mm``: the same with every predicted bone given the length of
+  the labelled one (:func:`with_lengths_of`), so only pose errors count. A lifter that
+  learned the target's skeleton proportions (``adapt.proportions``) answers in them on
+  source input too; that is the intended change, not a broken source;
 - ``target_reprojection``: Eqs. 18-19 on the target's own 2D: lift each target frame,
   drop depth, root-centre and scale-normalise both, mean L1 distance per frame. A lifter
-  that understands the target's views lifts poses whose orthographic projection agrees
-  with the 2D it was given.
+  that understands the target lifts poses whose orthographic projection agrees with the
+  2D it was given.
 
-The rule (:func:`choose`) uses those and the epoch's domain measures (``core.adapt``):
-an adapted epoch is *eligible* when
+The rule (:func:`choose`): an adapted epoch is *eligible* when
 
-1. its source validation MPJPE is at most the control's plus ``tolerance_mm``
-   (adaptation must not break the source), and
-2. the fakes it was fine-tuned on are closer to the target's 2D than the source's own
-   2D is (``fd_generated_target < fd_source_target``, Fréchet distances of normalised
-   2D): if generation did not move towards the target, there is no reason to expect it
-   to help there.
+1. its source pose error is at most the control's plus ``tolerance_mm`` (adaptation
+   must not break the source's poses), and
+2. it explains the target's 2D better than the control does (lower
+   ``target_reprojection``): if the lifted target poses do not agree better with the
+   target's own 2D, there is no label-free reason to expect a gain there.
 
-Among eligible epochs the one whose fakes are closest to the target (lowest
-``fd_generated_target``) is kept; when none is eligible, the control is kept
-(``fallback``). ``target_reprojection`` is recorded for inspection but not used: on
-real motion it did not track the target error (it rose on epochs that lowered it).
+Among eligible epochs the one with the lowest ``target_reprojection`` is kept; when none
+is eligible, the control is kept (``fallback``). Neither test alone is enough on real
+motion: a generator that views the source from below lowered the reprojection by 3-5%
+while the target error rose, but it also cost the source 9-15 mm (test 1); a lifter
+can keep the source and not gain on the target (test 2). The Fréchet distances of the
+epoch's fakes (``core.adapt.domain_measures``) are recorded beside, not used: they did
+not see the skeleton proportions that matter most.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import numpy as np
 import torch
 
 from adaptpose_pipeline.core.adapt_losses import reprojection_loss
+from adaptpose_pipeline.core.skeleton import bone_lengths, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import predict_sequences
 
 # Target frames scored per lifter: enough for a stable mean, small enough to be cheap.
@@ -46,49 +52,63 @@ def label_free_scores(model: torch.nn.Module, source_validation: dict, target_tr
     was_training = model.training
     pred = predict_sequences(model, source_validation, device)
     valid = source_validation["valid"]
-    src = float(np.linalg.norm(pred[valid] - source_validation["pose_3d"][valid], axis=-1).mean() * 1000.0)
+    gt = source_validation["pose_3d"][valid]
+    src = float(np.linalg.norm(pred[valid] - gt, axis=-1).mean() * 1000.0)
+    src_pose = float(np.linalg.norm(with_lengths_of(pred[valid], gt) - gt, axis=-1).mean() * 1000.0)
     lifted = predict_sequences(model, target_train, device)
     rows = np.flatnonzero(target_train["valid"])[:MAX_TARGET_FRAMES]
     reproj = reprojection_loss(torch.as_tensor(lifted[rows]), torch.as_tensor(target_train["pose_2d"][rows], dtype=torch.float32))
     model.train(was_training)
-    return {"source_val_mpjpe_mm": src, "target_reprojection": float(reproj)}
+    return {"source_val_mpjpe_mm": src, "source_val_pose_mpjpe_mm": src_pose, "target_reprojection": float(reproj)}
 
 
-GUARD_KEYS = ("source_val_mpjpe_mm", "fd_generated_target", "fd_source_target")
+def with_lengths_of(pred: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Root-relative ``pred (N, 17, 3)`` rebuilt with each bone's direction kept and its
+    length taken from ``reference (N, 17, 3)``: the error that remains is one of pose
+    (joint angles), not of the skeleton's proportions."""
+    p, r = torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(reference, dtype=torch.float64)
+    bones = joints_to_bones(p)
+    scale = bone_lengths(joints_to_bones(r)) / bone_lengths(bones).clamp_min(1e-12)
+    return bones_to_joints(bones * scale[..., None], root=p[..., 0, :]).numpy()
+
+
+GUARD_KEYS = ("source_val_pose_mpjpe_mm", "target_reprojection")
+REPORTED_KEYS = GUARD_KEYS + ("source_val_mpjpe_mm", "fd_generated_target", "fd_source_target")
 
 
 def choose(epochs: list[dict], control: dict, tolerance_mm: float) -> dict:
     """Pick an adapted epoch or fall back to the control (see module docstring).
 
-    ``epochs``: per adapted epoch ``{"epoch", "source_val_mpjpe_mm",
-    "fd_generated_target", "fd_source_target", ...}`` (epochs without them, e.g.
-    warm-up, are skipped); ``control``: the control's scores (``source_val_mpjpe_mm``).
+    ``epochs``: per adapted epoch ``{"epoch", "source_val_pose_mpjpe_mm",
+    "target_reprojection", ...}`` (epochs without them, e.g. warm-up, are skipped);
+    ``control``: the control's scores (the same two keys).
     Returns ``{"selected_epoch": int | None, "fallback": bool, "reason": str,
     "control": {...}, "selected": {...} | None}``.
     """
     if tolerance_mm < 0:
         raise ValueError(f"adapt.guard.tolerance_mm: expected >= 0, got {tolerance_mm}")
-    if "source_val_mpjpe_mm" not in control:
-        raise KeyError("guard: the control's scores lack 'source_val_mpjpe_mm'")
+    for key in GUARD_KEYS:
+        if key not in control:
+            raise KeyError(f"guard: the control's scores lack {key!r}")
     scored = [e for e in epochs if all(k in e for k in GUARD_KEYS)]
     base = {"control": dict(control)}
     if not scored:
         return {"selected_epoch": None, "fallback": True, "reason": "no adapted epoch was scored", "selected": None, **base}
-    limit = control["source_val_mpjpe_mm"] + tolerance_mm
-    within = [e for e in scored if e["source_val_mpjpe_mm"] <= limit]
-    closer = [e for e in within if e["fd_generated_target"] < e["fd_source_target"]]
-    if not closer:
+    limit = control["source_val_pose_mpjpe_mm"] + tolerance_mm
+    within = [e for e in scored if e["source_val_pose_mpjpe_mm"] <= limit]
+    better = [e for e in within if e["target_reprojection"] < control["target_reprojection"]]
+    if not better:
         why = (
-            f"no adapted epoch keeps the source validation MPJPE within {limit:.2f} mm (control + {tolerance_mm} mm)"
+            f"no adapted epoch keeps the source pose MPJPE within {limit:.2f} mm (control + {tolerance_mm} mm)"
             if not within
-            else "no adapted epoch's fakes are closer to the target 2D than the source is (Frechet distance)"
+            else "no adapted epoch reprojects onto the target 2D better than the control"
         )
         return {"selected_epoch": None, "fallback": True, "reason": why, "selected": None, **base}
-    best = min(closer, key=lambda e: e["fd_generated_target"])
+    best = min(better, key=lambda e: e["target_reprojection"])
     return {
         "selected_epoch": int(best["epoch"]),
         "fallback": False,
-        "reason": "fakes closest to the target 2D among epochs within the source tolerance",
-        "selected": {k: float(best[k]) for k in GUARD_KEYS + ("target_reprojection",) if k in best},
+        "reason": "best target 2D reprojection among epochs within the source tolerance",
+        "selected": {k: float(best[k]) for k in REPORTED_KEYS if k in best},
         **base,
     }

@@ -17,6 +17,7 @@ from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.guard import choose, label_free_scores
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
+from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
@@ -38,15 +39,32 @@ def adapt_config(adapt_params: dict) -> AdaptConfig:
             critic_3d_lengths=adapt_params.get("critic_3d_lengths", True),
             lambda_limit=adapt_params.get("lambda_limit", 0.1),
             w_adv_2d=w["adv_2d"], w_adv_3d=w["adv_3d"], w_proj=w["proj"], w_range=w["range"], w_lambda=w["lambda"],
-            w_match=w.get("match", 0.0),
+            w_match=w.get("match", 0.0), w_fake=w.get("fake", 1.0),
             proj_batch=rep["batch"], proj_inner_lr=rep["inner_lr"],
             hard_ratio_bone=HardRatio(**hr["bone"]), hard_ratio_camera=HardRatio(**hr["camera"]),
             hard_ratio_semantics=hr.get("semantics", "printed"),
             selection=sel["enabled"], selection_a=sel["a"], selection_b=sel["b"], selection_bound=sel["bound"],
             keep_samples=adapt_params["keep_samples"],
+            **proportion_params(adapt_params),
         )
     except TypeError as exc:
         raise ValueError(f"adapt: unexpected or missing keys: {exc}") from exc
+
+
+def proportion_params(adapt_params: dict) -> dict:
+    """``adapt.proportions: {mode: off|estimate, quantile: percent, labels: target|source}``
+    as :class:`AdaptConfig` keywords (absent: off)."""
+    block = dict(adapt_params.get("proportions") or {"mode": "off"})
+    unknown = sorted(set(block) - {"mode", "quantile", "labels"})
+    if unknown:
+        raise ValueError(f"adapt.proportions: unknown keys {unknown}; expected mode, quantile, labels")
+    mode = block.get("mode", "off")
+    out = {"proportions": "off" if mode is False else mode}
+    if "quantile" in block:
+        out["proportions_quantile"] = block["quantile"]
+    if "labels" in block:
+        out["proportion_labels"] = block["labels"]
+    return out
 
 
 def generator_params(adapt_params: dict) -> dict:
@@ -181,6 +199,11 @@ def adapt_lifter(
         _log_epoch, score,
     )
     info = {**baseline.info, "adapted_to": target, "epochs": cfg.epochs}
+    if result.proportions is not None:
+        info["proportions"] = proportions_by_bone(result.proportions)
+        log.info("target proportions estimated from 2D (target/source bone length): %s", info["proportions"])
+        if mlflow.active_run() is not None:
+            mlflow.log_metrics({f"proportion_{k}": v for k, v in info["proportions"].items()})
     state = result.lifter
     if guard["enabled"]:
         control = LifterCheckpoint.from_payload(lifter_control)
@@ -196,6 +219,11 @@ def adapt_lifter(
     lifter = LifterCheckpoint(baseline.config, state, info).to_payload()
     generator = {"config": {**gen_cfg.__dict__}, "state_dict": result.generator}
     return generator, result.discriminators, lifter, result.samples, pd.DataFrame(result.history)
+
+
+def proportions_by_bone(scale) -> dict[str, float]:
+    """``(16,)`` bone-length ratios -> ``{child joint name: ratio}`` (H36M-17 bones)."""
+    return {H36M17.joints[c]: round(float(v), 4) for c, v in zip(H36M17.children, scale)}
 
 
 def compare_with_references(metrics: dict, metrics_baseline: dict, metrics_control: dict, lifter_adapted: dict) -> dict:
