@@ -303,3 +303,98 @@ def test_critic_step_lowers_both_critics_losses(baseline):
     for _ in range(30):
         last = A.critic_step(nets, cfg, src, tgt, out, fake_2d, tgen)
     assert last["d_2d"] < first["d_2d"] and last["d_3d"] < first["d_3d"]
+
+
+SCALE = np.linspace(0.6, 1.6, 16)  # a known per-bone proportion vector
+
+
+def _static_generator():
+    # no bone change and no camera change: the fakes are the generator's input as seen by the source camera
+    return GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off")
+
+
+def _lengths(pose):
+    from adaptpose_pipeline.core.skeleton import bone_lengths, joints_to_bones
+
+    return bone_lengths(joints_to_bones(pose))
+
+
+@pytest.mark.parametrize("labels", ["target", "source"])
+def test_proportions_reach_the_generator_critic_and_labels(baseline, monkeypatch, labels):
+    from adaptpose_pipeline.core import proportions as P
+    from adaptpose_pipeline.core.generator import HumanMotionGenerator
+
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: SCALE.copy())
+    batches, gen_in, critic_real, fakes = [], [], [], []
+    real_batch, real_fwd, real_perturb, real_step = A._Source.batch, HumanMotionGenerator.forward, A.perturb_bones, A.lifter_step
+    monkeypatch.setattr(A._Source, "batch", lambda self, n, rng: batches.append(real_batch(self, n, rng)) or batches[-1])
+    monkeypatch.setattr(HumanMotionGenerator, "forward", lambda self, x, root, generator=None: gen_in.append(x.detach().clone()) or real_fwd(self, x, root, generator=generator))
+    monkeypatch.setattr(A, "perturb_bones", lambda pose, deg, generator=None: critic_real.append(pose.clone()) or real_perturb(pose, deg, generator=generator))
+
+    def spy(nets, cfg, src, fake_2d, fake_3d):
+        if fake_3d is not None and len(fake_3d):
+            fakes.append(fake_3d.clone())
+        return real_step(nets, cfg, src, fake_2d, fake_3d)
+
+    monkeypatch.setattr(A, "lifter_step", spy)
+    cfg = _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, selection=False, proportions="estimate",
+               proportion_labels=labels, beta_deg=0.0, frames_3d=3)
+    res = _run(baseline, cfg, gen=_static_generator())
+    np.testing.assert_array_equal(res.proportions, SCALE)
+    scale = torch.as_tensor(SCALE, dtype=torch.float32)
+    # every source batch carries the windows rescaled bone by bone to the target's proportions
+    for b in batches:
+        torch.testing.assert_close(_lengths(b["pose_3d_gen"]), _lengths(b["pose_3d"]) * scale, rtol=1e-4, atol=1e-6)
+    # the generator and the 3D critic start from those, not from the source as it is
+    gen_batches = [b for b in batches if any(torch.equal(x, b["pose_3d_gen"]) for x in gen_in)]
+    assert len(gen_batches) == len(gen_in) >= 2
+    assert not any(torch.allclose(x, b["pose_3d"]) for x, b in zip(gen_in, gen_batches))
+    assert critic_real and all(any(torch.equal(x, b["pose_3d_gen"].flatten(0, 1)) for b in gen_batches) for x in critic_real)
+    # the fakes' labels (static generator: the input, root-relative, in the source camera)
+    # carry the target's proportions, or go back to the source's
+    key = "pose_3d_gen" if labels == "target" else "pose_3d"
+    assert fakes and all(any(torch.allclose(f, b[key][:, 1], atol=1e-5) for b in gen_batches) for f in fakes)
+
+
+def test_proportions_off_and_the_control_leave_the_source_as_it_is(baseline, monkeypatch):
+    from adaptpose_pipeline.core import proportions as P
+
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: pytest.fail("estimated without proportions: estimate"))
+    assert _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8)).proportions is None
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: pytest.fail("the control estimated proportions"))
+    assert _run(baseline, _cfg(proportions="estimate"), control=True).proportions is None
+
+
+def test_fake_weight_scales_the_fake_term_of_the_lifter_loss(baseline):
+    cfg = _cfg()
+    source = A._Source(_arrays(3, 12, 0), 3, cfg, torch.device("cpu"))
+    src = source.batch(8, np.random.default_rng(0))
+    fake_2d, fake_3d = src["pose_2d"] * 1.5, src["pose_3d"][:, 1] * 0.5  # fakes unlike the source
+    losses = {}
+    for w in (0.0, 1.0, 2.5):
+        torch.manual_seed(0)
+        nets = A._Nets(baseline, GeneratorConfig(frames=3, hidden=16), _cfg(w_fake=w), torch.device("cpu"))
+        torch.manual_seed(1)  # the same dropout masks in every call
+        losses[w] = A.lifter_step(nets, _cfg(w_fake=w), src, fake_2d, fake_3d)
+    fake_term = losses[1.0] - losses[0.0]
+    assert fake_term > 0
+    assert losses[2.5] == pytest.approx(losses[0.0] + 2.5 * fake_term, rel=1e-5)
+
+
+def test_proportion_keys_are_checked():
+    from adaptpose_pipeline.pipelines.adapt.nodes import proportion_params
+
+    with pytest.raises(ValueError, match="adapt.proportions"):
+        AdaptConfig(proportions="guess")
+    with pytest.raises(ValueError, match="proportion_labels"):
+        AdaptConfig(proportion_labels="both")
+    with pytest.raises(ValueError, match="proportions_quantile"):
+        AdaptConfig(proportions_quantile=0.0)
+    with pytest.raises(ValueError, match="w_fake"):
+        AdaptConfig(w_fake=-1.0)
+    assert proportion_params({}) == {"proportions": "off"}
+    assert proportion_params({"proportions": {"mode": False}}) == {"proportions": "off"}  # YAML's bare off
+    assert proportion_params({"proportions": {"mode": "estimate", "quantile": 95, "labels": "source"}}) == {
+        "proportions": "estimate", "proportions_quantile": 95, "proportion_labels": "source"}
+    with pytest.raises(ValueError, match="adapt.proportions: unknown keys"):
+        proportion_params({"proportions": {"mode": "estimate", "quantil": 95}})
