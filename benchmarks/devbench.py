@@ -81,14 +81,18 @@ def summarise(runs: list[dict], targets: list[str]) -> tuple[dict, list[list], l
             continue
         vals = {m: [r[m]["mpjpe"] for r in mine] for m in MODELS}
         src = {m: [r["source_val"][m] for r in mine] for m in ("control", "adapted")}
+        pose = {m: [(r.get("source_pose_val") or {}).get(m) for r in mine] for m in ("control", "adapted")}
+        pose = {m: [x for x in v if x is not None] for m, v in pose.items()}
         mean = {m: common.mean_std(v)[0] for m, v in vals.items()}
         gain = 100.0 * (mean["control"] - mean["adapted"]) / mean["control"]
-        per_target[t] = {"mpjpe": vals, "source_val": src, "gain_vs_control_percent": gain,
+        per_target[t] = {"mpjpe": vals, "source_val": src, "source_pose_val": pose, "gain_vs_control_percent": gain,
                          "fallbacks": sum(bool(r["fallback"]) for r in mine)}
         rows.append([
             t, len(mine), common.pm(vals["baseline"]), common.pm(vals["control"]), common.pm(vals["adapted"]),
             f"{gain:.1f}%", f"{100.0 * (mean['baseline'] - mean['adapted']) / mean['baseline']:.1f}%",
-            common.pm(src["control"]), common.pm(src["adapted"]), f"{per_target[t]['fallbacks']}/{len(mine)}",
+            common.pm(src["control"]), common.pm(src["adapted"]),
+            common.pm(pose["control"]) if pose["control"] else "-", common.pm(pose["adapted"]) if pose["adapted"] else "-",
+            f"{per_target[t]['fallbacks']}/{len(mine)}",
         ])
         need = 15.0 if t == "3dhp" else 0.0
         goals.append({"goal": f"{t}: adapted MPJPE >= {need:.0f}% below the control (mean over seeds)",
@@ -101,12 +105,18 @@ def summarise(runs: list[dict], targets: list[str]) -> tuple[dict, list[list], l
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__)
-    p.add_argument("--data", required=True, type=Path, help="a folder laid out as shared/devbench")
+    p.add_argument("--data", type=Path, help="a folder laid out as shared/devbench")
     p.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--params", default="", help="extra --params for every kedro run")
+    p.add_argument("--merge", nargs="+", type=Path, default=None, metavar="RESULT_JSON",
+                   help="no runs: combine the runs of earlier result files (e.g. targets run in parallel with --out)")
     common.add_keep(p)
     args = p.parse_args(argv)
+    if args.merge:
+        return merge(args)
+    if args.data is None:
+        p.error("--data is required (unless --merge)")
     roots = check_layout(args.data)
     targets, seeds, extra = args.targets, args.seeds, args.params
     if args.quick:
@@ -124,19 +134,33 @@ def main(argv: list[str] | None = None) -> int:
                     run[model] = {k: float(v) for k, v in metrics["overall"].items()}
                     run["frames"] = metrics["protocol"]["frames"]
                 guard = metrics.get("guard") or {}
-                control_src = guard.get("control", {}).get("source_val_mpjpe_mm")
                 chosen = guard.get("selected") or {}
                 run["fallback"] = bool(metrics.get("fallback"))
                 run["selected_epoch"] = metrics.get("selected_epoch")
-                run["source_val"] = {
-                    "control": control_src,
-                    "adapted": control_src if run["fallback"] else chosen.get("source_val_mpjpe_mm", control_src),
-                }
+                for key, name in (("source_val", "source_val_mpjpe_mm"), ("source_pose_val", "source_val_pose_mpjpe_mm")):
+                    control_src = guard.get("control", {}).get(name)
+                    run[key] = {"control": control_src, "adapted": control_src if run["fallback"] else chosen.get(name, control_src)}
                 print(f"    {target} seed {seed}: baseline {run['baseline']['mpjpe']:.1f}, control {run['control']['mpjpe']:.1f}, "
                       f"adapted {run['adapted']['mpjpe']:.1f} mm (fallback {run['fallback']})", flush=True)
                 runs.append(run)
                 # saved after every run, so an interrupted benchmark keeps what it measured
                 per_target = save(args, targets, seeds, extra, runs, done=len(runs) == len(targets) * len(seeds))
+    print(json.dumps({t: v["gain_vs_control_percent"] for t, v in per_target.items()}), flush=True)
+    return 0
+
+
+def merge(args) -> int:
+    """Summarise the runs of earlier result files as one result (``--merge``)."""
+    recs = [json.loads(Path(f).read_text()) for f in args.merge]
+    runs = [r for rec in recs for r in rec["results"]["runs"]]
+    if not runs:
+        raise SystemExit(f"devbench: no runs in {[str(f) for f in args.merge]}")
+    targets = [t for t in TARGETS if any(r["target"] == t for r in runs)]
+    seeds = sorted({r["seed"] for r in runs})
+    extras = {rec["settings"]["params"] for rec in recs}
+    if len(extras) > 1:
+        raise SystemExit(f"devbench: the files were run with different --params {sorted(extras)}")
+    per_target = save(args, targets, seeds, extras.pop(), runs, done=len(runs) == len(targets) * len(seeds))
     print(json.dumps({t: v["gain_vs_control_percent"] for t, v in per_target.items()}), flush=True)
     return 0
 
@@ -151,7 +175,8 @@ def save(args, targets, seeds, extra, runs, done: bool) -> dict:
         tables=[{
             "title": "MPJPE in mm over the valid test frames (mean ± std over seeds)",
             "columns": ["target", "seeds", "baseline", "control", "adapted", "adapted vs control", "adapted vs baseline",
-                        "control source val", "adapted source val", "guard fallbacks"],
+                        "control source val", "adapted source val", "control source pose val", "adapted source pose val",
+                        "guard fallbacks"],
             "rows": rows,
         }],
         goals=goals,
@@ -161,7 +186,8 @@ def save(args, targets, seeds, extra, runs, done: bool) -> dict:
         + ([] if done else [f"INCOMPLETE: {len(runs)} of {len(targets) * len(seeds)} runs finished."]),
     )
     # the data's location stays out of the result file (it may be committed)
-    rec["command"] = rec["command"].replace(str(args.data), "<devbench>")
+    if args.data is not None:
+        rec["command"] = rec["command"].replace(str(args.data), "<devbench>")
     common.save(rec, common.out_dir(args))
     return per_target
 

@@ -191,3 +191,43 @@ def test_mutation_report_counts_carries_reasons_and_keeps_unchecked_modules():
     assert kept["m.a"] == per_module["m.a"] and kept["m.b"]["score"] == 0.6667 and kept["m.b"]["checked_on"].startswith("2026-01-01")
     assert survivors == [new[0], old_b]
     assert mutation.table_row("m.b", kept["m.b"] | {"survived": 1, "timeout": 0, "not_checked": 0})[-2:] == ["66.7%", "2026-01-01"]
+
+
+def _devbench_run(target, seed, control, adapted, fallback=False):
+    return {
+        "target": target, "seed": seed, "seconds": 1.0, "frames": 10, "fallback": fallback, "selected_epoch": None if fallback else 2,
+        "baseline": {"mpjpe": 120.0}, "control": {"mpjpe": control}, "adapted": {"mpjpe": adapted},
+        "source_val": {"control": 72.0, "adapted": 76.0}, "source_pose_val": {"control": 71.0, "adapted": 74.0},
+    }
+
+
+def test_devbench_merges_runs_made_in_parallel_and_checks_the_goals(tmp_path):
+    from benchmarks import devbench
+
+    parts = []
+    for i, runs in enumerate([
+        [_devbench_run("3dhp", 0, 100.0, 80.0), _devbench_run("3dhp", 1, 110.0, 100.0)],
+        [_devbench_run("ski", 0, 100.0, 101.0, fallback=True)],
+    ]):
+        rec = {"settings": {"params": ""}, "results": {"runs": runs}}
+        parts.append(tmp_path / f"part{i}.json")
+        parts[-1].write_text(json.dumps(rec))
+    assert devbench.main(["--merge", *map(str, parts), "--out", str(tmp_path / "out")]) == 0
+    out = json.loads((tmp_path / "out" / "devbench.json").read_text())
+    per = out["results"]["per_target"]
+    assert list(per) == ["3dhp", "ski"]
+    assert per["3dhp"]["gain_vs_control_percent"] == pytest.approx(100 * (105 - 90) / 105)
+    assert per["ski"]["fallbacks"] == 1 and per["3dhp"]["source_pose_val"]["adapted"] == [74.0, 74.0]
+    goals = {g["goal"]: g["met"] for g in out["goals"]}
+    assert goals["3dhp: adapted MPJPE >= 15% below the control (mean over seeds)"] is False  # 14.3%
+    assert goals["ski: adapted MPJPE >= 0% below the control (mean over seeds)"] is False
+    assert goals["3dhp: adapted source validation MPJPE <= control + 2 mm"] is False  # +4 mm
+    assert any("INCOMPLETE: 3 of 4" in n for n in out["notes"])  # 3 runs of 2 targets x 2 seeds
+
+
+def test_devbench_needs_data_or_merge(capsys):
+    from benchmarks import devbench
+
+    with pytest.raises(SystemExit):
+        devbench.main([])
+    assert "--data is required" in capsys.readouterr().err
