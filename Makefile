@@ -24,9 +24,11 @@ run: setup
 	$(BIN)/kedro run --pipeline=standin
 	for t in $(TARGETS); do $(BIN)/kedro run --pipeline=chain --params target=$$t || exit 1; done
 
-# The fast tests, then the reproducibility check (CI runs exactly this).
+# The fast tests, then the reproducibility check (CI runs exactly this). The tests run
+# on two worker processes (pytest-xdist) with one torch thread each: most of their time
+# is kedro runs in subprocesses, which then start side by side.
 test: setup
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2
 	$(BIN)/python -m adaptpose_pipeline.repro --control-seed 1
 
 # The slow end-to-end tests too.

@@ -18,7 +18,12 @@ chain) and reads its rows' MLflow runs; ``--from-mlflow URI`` only reads runs al
 logged: experiment ``adaptpose/<target>``, tags ``table`` and ``row`` (row names as in
 :data:`TABLES`), metric ``mpjpe``.
 
-``python -m benchmarks.ablation_ordering [--target 3dhp] [--tables 5 6 7] [--seeds 0 1 2] [--via-pipeline] [--quick]``
+``--data <devbench folder>`` runs the same rows on real motion instead of the stand-ins: the
+copy is pointed at a folder laid out as ``shared/devbench`` with the protocols of
+``benchmarks.devbench`` (3DHP layout: adapt on TS1-TS3, evaluate on TS4-TS6), and the
+result goes to ``ablation_ordering_devbench_<target>.json``.
+
+``python -m benchmarks.ablation_ordering [--target 3dhp] [--tables 5 6 7] [--seeds 0 1 2] [--via-pipeline] [--data DIR] [--quick]``
 """
 
 from __future__ import annotations
@@ -105,12 +110,22 @@ def check_orderings(per_seed: dict[int, dict[str, dict[str, float]]], tables: li
     return goals
 
 
+def prepare(project: common.TempProject, args, extra: str) -> None:
+    """The copy's data: the stand-ins, or (``--data``) a devbench folder in conf/local."""
+    if args.data is None:
+        project.kedro("--pipeline=standin", params=extra)
+        return
+    from benchmarks import devbench
+
+    devbench.configure(project.path, devbench.check_layout(args.data))
+
+
 def run_rows(args, tables: list[str], rows_of: dict[str, tuple[str, ...]], extra: str) -> tuple[dict, list[dict]]:
     """Run the chain and every distinct row per seed; seed -> table -> row -> MPJPE."""
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     runs: list[dict] = []
     with common.TempProject(keep=args.keep) as project:
-        project.kedro("--pipeline=standin", params=extra)
+        prepare(project, args, extra)
         for seed in args.seeds:
             base = common.join_params(f"target={args.target},seed={seed}", extra)
             project.kedro("--pipeline=chain", params=base)
@@ -143,7 +158,7 @@ def run_pipeline(args, tables: list[str], extra: str) -> tuple[dict, list[dict]]
     """The chain per seed, then ``kedro run --pipeline=ablation --namespaces=table<N>``
     per table; the rows' MLflow runs are read back from the copy's store."""
     with common.TempProject(keep=args.keep) as project:
-        project.kedro("--pipeline=standin", params=extra)
+        prepare(project, args, extra)
         for seed in args.seeds:
             base = common.join_params(f"target={args.target},seed={seed}", extra)
             project.kedro("--pipeline=chain", params=base)
@@ -192,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", default="", help="extra --params for every kedro run")
     p.add_argument("--from-mlflow", default=None, metavar="URI", help="read logged ablation runs instead of running them")
     p.add_argument("--via-pipeline", action="store_true", help="run the project's ablation pipeline (per table) instead of adapt per row")
+    p.add_argument("--data", type=Path, default=None, help="a folder laid out as shared/devbench: real motion instead of the stand-ins")
     common.add_keep(p)
     args = p.parse_args(argv)
     tables, extra = args.tables, args.params
@@ -199,7 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.target, args.seeds, tables = "ski", [0], list(QUICK_ROWS)
         rows_of, extra = dict(QUICK_ROWS), common.join_params(TINY, extra)
-    print(f"ablation_ordering: target {args.target}, tables {tables}, seeds {args.seeds}", flush=True)
+    if args.data is not None:
+        from benchmarks import devbench
+
+        if args.target not in devbench.TARGETS:
+            p.error(f"--data: --target must be one of {list(devbench.TARGETS)}, got {args.target!r}")
+        devbench.check_layout(args.data)  # before any run
+    print(f"ablation_ordering: target {args.target}, tables {tables}, seeds {args.seeds}"
+          + (" (devbench)" if args.data is not None else ""), flush=True)
     if args.from_mlflow:
         per_seed, runs = read_mlflow(args.from_mlflow, args.target, tables)
     elif args.via_pipeline:
@@ -217,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                                    len(values), common.pm(values)])
     goals = check_orderings(per_seed, tables)
     rec = common.record(
-        NAME, f"Ablation orderings ({args.target})",
+        NAME, f"Ablation orderings ({args.target}{', devbench real motion' if args.data is not None else ''})",
         quick=args.quick, devices=[common.kedro_device()],
         settings={"target": args.target, "tables": tables, "seeds": args.seeds, "params": extra,
-                  "source": args.from_mlflow or ("ablation pipeline" if args.via_pipeline else "adapt runs per row"), "full": FULL},
+                  "source": args.from_mlflow or ("ablation pipeline" if args.via_pipeline else "adapt runs per row"), "full": FULL,
+                  "data": "stand-ins" if args.data is None else "devbench (real motion; protocol of benchmarks.devbench)"},
         results={"per_seed": {str(s): v for s, v in per_seed.items()}, "runs": runs},
         tables=[{"title": "MPJPE in mm (mean ± std over seeds) on the target's test split",
                  "columns": ["table", "row", "label", "overrides of the full method", "seeds", "MPJPE"], "rows": table_rows}],
@@ -229,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                + ("" if args.from_mlflow or args.via_pipeline else " Rows with identical overrides share one adapt run."),
                "Every row of a seed adapts that seed's baseline (the chain's)."],
     )
-    common.save(rec, common.out_dir(args))
+    if args.data is not None:
+        rec["command"] = rec["command"].replace(str(args.data), "<devbench>")
+    common.save(rec, common.out_dir(args), name=None if args.data is None else f"{NAME}_devbench_{args.target}")
     return 0
 
 
