@@ -264,7 +264,7 @@ def select_samples(generated: dict) -> dict:
 
 
 def plot_adapt_curves(history: pd.DataFrame) -> plt.Figure:
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+    fig, axes = plt.subplots(1, 5, figsize=(25, 4))
     for col in [c for c in history.columns if c.startswith("g_") and c != "g_total"]:
         axes[0].plot(history["epoch"], history[col], marker="o", label=col)
     axes[0].set_title("generator losses")
@@ -288,8 +288,18 @@ def plot_adapt_curves(history: pd.DataFrame) -> plt.Figure:
         twin.plot(history["epoch"], history["source_elevation_deg"], color="black", ls=":", marker=".", label="source elevation (deg)")
         twin.set_ylabel("deg")
         twin.legend(fontsize=8, loc="upper right")
+    # What the guard reads (core/guard.py): the source pose error and the target 2D reprojection.
+    for col, label in (("source_val_pose_mpjpe_mm", "source val, pose only (mm)"), ("source_val_mpjpe_mm", "source val (mm)")):
+        if col in history:
+            axes[4].plot(history["epoch"], history[col], marker="o", label=label)
+    axes[4].set_title("guard scores (no target 3D)")
+    if "target_reprojection" in history:
+        twin = axes[4].twinx()
+        twin.plot(history["epoch"], history["target_reprojection"], color="grey", ls="--", marker=".", label="target 2D reprojection")
+        twin.legend(fontsize=8, loc="upper right")
     for ax in axes:
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8, loc="upper left" if ax is axes[3] else "best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="upper left" if ax in (axes[3], axes[4]) else "best")
     fig.tight_layout()
     return fig
