@@ -1,0 +1,238 @@
+"""Tests written against the survivors of ``make mutate`` on ``core/adapt.py`` that were
+real test gaps (benchmarks/results/mutation.json): measures by hand, the generator
+loss as the weighted sum of its logged terms, windows longer than 3 frames, padding,
+the selection bound, what the proportion estimate receives, resume with a scorer,
+checkpoint and sample keys, the epoch bookkeeping."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from adaptpose_pipeline.core import adapt as A
+from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import proportions as P
+from adaptpose_pipeline.core.adapt import HardRatio, adapt
+from adaptpose_pipeline.core.generator import GeneratorConfig
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+from tests.core.test_adapt import _arrays
+from tests.core.test_adapt_wiring import _cfg, _run, _same, _target
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def baseline():
+    torch.manual_seed(0)
+    cfg = LifterConfig(filter_widths=(3,), channels=16, dropout=0.25)
+    return LifterCheckpoint(cfg, TemporalModel(cfg).state_dict())
+
+
+def _baseline5():
+    torch.manual_seed(0)
+    cfg = LifterConfig(filter_widths=(5,), channels=16, dropout=0.0)
+    return LifterCheckpoint(cfg, TemporalModel(cfg).state_dict())
+
+
+def _static(frames=3):
+    return GeneratorConfig(frames=frames, hidden=16, bone_generation="off", camera_generation="off")
+
+
+# ---- measures by hand ---------------------------------------------------------------
+
+
+def test_frechet_distance_by_hand():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 3)) * [1.0, 2.0, 0.5]
+    assert A.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+    shift = np.array([0.3, -1.0, 2.0])
+    assert A.frechet_distance(a, a + shift) == pytest.approx((shift**2).sum(), rel=1e-9)
+    # independent coordinates: |mu_a - mu_b|^2 + sum (sd_a - sd_b)^2 of the sample statistics
+    a = np.stack([rng.normal(0, 1, 4000), rng.normal(0, 3, 4000)], 1)
+    b = np.stack([rng.normal(1, 2, 4000), rng.normal(0, 1, 4000)], 1)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w = np.linalg.eigvalsh(A._psd_sqrt(sa) @ sb @ A._psd_sqrt(sa))
+    expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.sqrt(w).sum()
+    assert A.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    diag = ((a.mean(0) - b.mean(0)) ** 2).sum() + ((np.sqrt(np.diag(sa)) - np.sqrt(np.diag(sb))) ** 2).sum()
+    assert A.frechet_distance(a, b) == pytest.approx(diag, rel=0.02)  # off-diagonals are small
+    assert A.frechet_distance(a, b) == pytest.approx(A.frechet_distance(b, a), rel=1e-6)
+
+
+def test_psd_sqrt_squares_back_and_clips_negative_eigenvalues():
+    rng = np.random.default_rng(1)
+    m = rng.normal(size=(4, 4))
+    s = m @ m.T
+    r = A._psd_sqrt(s)
+    np.testing.assert_allclose(r @ r, s, atol=1e-10)
+    np.testing.assert_allclose(A._psd_sqrt(np.diag([4.0, -1e-12, 9.0])), np.diag([2.0, 0.0, 3.0]), atol=1e-9)
+
+
+@pytest.mark.parametrize("deg", [-30.0, 0.0, 20.0, 45.0])
+def test_elevation_from_pose_recovers_known_camera_pitch(deg):
+    e = math.radians(deg)
+    pose = torch.zeros(2, 17, 3)
+    up = torch.tensor([0.0, -math.cos(e), -math.sin(e)])  # world up seen by a camera pitched down by e
+    pose[:, 0] = torch.tensor([0.1, 0.2, 5.0])
+    pose[:, 8] = pose[:, 0] + 0.5 * up  # thorax above the hip, 0.5 m
+    got = A.elevation_from_pose(pose)
+    assert got.shape == (2,)
+    torch.testing.assert_close(got, torch.full((2,), deg), atol=1e-4, rtol=0)
+
+
+# ---- the generator step -------------------------------------------------------------
+
+
+def test_generator_loss_is_the_weighted_sum_of_its_logged_terms(baseline):
+    w = dict(w_adv_2d=1.3, w_adv_3d=0.7, w_proj=0.9, w_range=2.0, w_lambda=1.7, w_match=0.5)
+    res = _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, lambda_limit=0.0, **w))
+    h = res.history[0]
+    for key in ("g_adv_2d", "g_adv_3d", "g_proj", "g_range", "g_lambda", "g_match", "g_hard_ratio"):
+        assert h[key] > 0, key  # every term is live (lambda_limit 0: any |lambda| is penalised)
+    expected = (
+        w["w_adv_2d"] * h["g_adv_2d"] + w["w_adv_3d"] * h["g_adv_3d"] + h["g_hard_ratio"] + w["w_proj"] * h["g_proj"]
+        + w["w_range"] * h["g_range"] + w["w_lambda"] * h["g_lambda"] + w["w_match"] * h["g_match"]
+    )
+    assert h["g_total"] == pytest.approx(expected, rel=1e-5)
+
+
+def _nets_and_batch(baseline, cfg, gen, arrays, n=8, seed=0):
+    torch.manual_seed(seed)
+    nets = A._Nets(baseline, gen, cfg, CPU)
+    rf = gen.frames
+    rng = np.random.default_rng(seed)
+    src = A._Source(arrays, rf, cfg, CPU).batch(n, rng)
+    tgt = A._Target(_target(), rf, CPU).batch(n, rng)
+    return nets, src, tgt
+
+
+def test_five_frame_windows_label_and_finetune_on_the_centre_frame():
+    base = _baseline5()
+    cfg = _cfg(stride_min=1, stride_max=1)
+    nets, src, tgt = _nets_and_batch(base, cfg, _static(5), _arrays(3, 12, 0))
+    _, fake_3d, _, _ = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", False, torch.Generator().manual_seed(0))
+    centre = src["pose_3d"][:, 2] - src["pose_3d"][:, 2, :1]
+    torch.testing.assert_close(fake_3d, centre, atol=1e-5, rtol=0)
+    assert not torch.allclose(fake_3d, src["pose_3d"][:, 1] - src["pose_3d"][:, 1, :1], atol=1e-3)
+    # the lifter step's source target is the centre frame too
+    lifter = nets.lifter
+    lifter.train()
+    with torch.no_grad():
+        pred = lifter(src["pose_2d"])[:, 0]
+    expected = float(torch.linalg.vector_norm(pred - src["pose_3d"][:, 2], dim=-1).mean())
+    assert A.lifter_step(nets, cfg, src, None, None) == pytest.approx(expected, rel=1e-5)
+
+
+def test_padding_reaches_the_generated_projection(baseline):
+    arrays = _arrays(3, 12, 0)
+    arrays["seq_image_size"] = np.tile(np.array([[500, 1000]], np.int64), (3, 1))  # portrait: padding widens it
+    cfg = _cfg()
+    nets, src, tgt = _nets_and_batch(baseline, cfg, _static(3), arrays)
+    fake_2d, _, _, stats = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", True, torch.Generator().manual_seed(0))
+    out = stats["out"]
+    torch.testing.assert_close(fake_2d, A.project_normalise(out.pose_3d_cam, src, "screen", True))
+    assert not torch.allclose(fake_2d, A.project_normalise(out.pose_3d_cam, src, "screen", False), atol=1e-3)
+
+
+@pytest.mark.parametrize("bound, kept", [(None, True), (1e-4, False)])
+def test_selection_bound_decides_alone_when_the_band_keeps_everything(baseline, bound, kept):
+    cfg = _cfg(selection_a=0.0, selection_b=1e9, selection_bound=bound)
+    nets, src, tgt = _nets_and_batch(baseline, cfg, _static(3), _arrays(3, 12, 0))
+    _, _, keep, _ = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", False, torch.Generator().manual_seed(0))
+    assert bool(keep.all()) is kept and bool(keep.any()) is kept
+
+
+def test_generator_step_reaches_the_3d_critic_with_lengths_and_caps_the_lookahead(baseline, monkeypatch):
+    keeps, sizes = [], []
+    real_in, real_look = A._critic_3d_input, L.lookahead_reprojection_loss
+    monkeypatch.setattr(A, "_critic_3d_input", lambda pose, keep: keeps.append(keep) or real_in(pose, keep))
+    monkeypatch.setattr(L, "lookahead_reprojection_loss", lambda lifter, f2, f3, t, lr: sizes.append(len(f2)) or real_look(lifter, f2, f3, t, lr))
+    _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, batch_size=8, proj_batch=3))
+    assert keeps and all(k is True for k in keeps)
+    assert sizes and set(sizes) == {3}
+
+
+def test_bone_stage_c_reaches_c_end_in_the_last_of_two_epochs():
+    hr = HardRatio(3.0, 5.0, 2.0, 0.1)
+    assert (hr.c(0, 2), hr.c(1, 2)) == (3.0, 5.0)
+    assert hr.c(0, 1) == 3.0
+
+
+# ---- what the proportion estimate receives ------------------------------------------
+
+
+def test_proportion_estimate_gets_the_valid_2d_the_source_3d_and_the_quantile(baseline, monkeypatch):
+    src, tgt = _arrays(3, 12, 0), _target()
+    src["valid"][[0, 5]] = False
+    tgt["valid"][[1, 2, 3]] = False
+    seen = []
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: seen.append((a, k)) or np.ones(16))
+    adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8,
+          proportions="estimate", proportions_quantile=97.0), "screen", False, CPU, seed=0, progress=False)
+    (args, kwargs), = seen
+    args = list(args) + [kwargs[k] for k in ("source_2d", "target_2d", "source_3d", "quantile") if k in kwargs]
+    np.testing.assert_array_equal(args[0], src["pose_2d"][src["valid"]])
+    np.testing.assert_array_equal(args[1], tgt["pose_2d"][tgt["valid"]])
+    np.testing.assert_array_equal(args[2], src["pose_3d"])
+    assert args[3] == 97.0 and len(args) == 4
+
+
+# ---- the loop's bookkeeping ----------------------------------------------------------
+
+
+def test_result_samples_and_checkpoint_keys(baseline):
+    states = []
+    res = _run(baseline, _cfg(keep_samples=4, batch_size=8, samples_per_epoch=32), on_checkpoint=states.append)
+    assert set(res.samples) == {
+        "pose_3d", "pose_3d_cam", "pose_2d", "rotation", "translation", "lam", "selected", "source_pose_3d", "f", "c", "image_size",
+    }
+    assert all(len(v) == 4 for v in res.samples.values())
+    assert set(res.discriminators) == {"d2d", "d3d"}
+    assert set(states[0]) == {
+        "epoch", "generator", "d2d", "d3d", "lifter", "opt_g", "opt_d", "opt_n", "pool_2d", "pool_3d", "numpy_rng", "lifter_rng",
+        "measure_rng", "generator_rng", "torch_rng", "history", "samples", "epoch_lifters",
+    }
+    # samples are only gathered in the last epoch, and no more batches than keep_samples needs
+    assert all(len(v) == 0 for v in states[0]["samples"].values()) or not states[0]["samples"]
+    assert all(len(v) == 8 for v in states[-1]["samples"].values())
+
+
+def test_epoch_bookkeeping_for_both_schedules(baseline, monkeypatch):
+    real = A.lifter_step
+    for schedule in ("interleaved", "generate_then_finetune"):
+        calls, epochs = [], []
+        monkeypatch.setattr(A, "lifter_step", lambda *a: calls.append(1) or real(*a))
+        res = _run(baseline, _cfg(schedule=schedule, batch_size=8, samples_per_epoch=32), on_epoch=lambda e, r: epochs.append((e, r["epoch"])))
+        assert len(calls) == 4, schedule  # 4 steps in the one epoch after the warm-up, none before
+        assert [r["epoch"] for r in res.history] == [0, 1] and epochs == [(0, 0), (1, 1)]
+        assert "lifter" not in res.history[0] and res.history[1]["lifter"] > 0, schedule
+
+
+def test_scorer_gets_each_epochs_lifter_and_resume_keeps_them(baseline):
+    def score(state):
+        return {"s": float(sum(v.double().sum() for v in state.values() if v.is_floating_point()))}
+
+    cfg = _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8)
+    full = _run(baseline, cfg, score=score)
+    for e, st in full.epoch_lifters.items():
+        assert full.history[e]["s"] == pytest.approx(score(st)["s"])
+    saved = []
+
+    def interrupt(state):
+        saved.append(state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _run(baseline, cfg, score=score, on_checkpoint=interrupt)
+    resumed = _run(baseline, cfg, score=score, resume=saved[-1])
+    assert set(resumed.epoch_lifters) == set(full.epoch_lifters) == {1, 2}
+    assert all(_same(resumed.epoch_lifters[e], full.epoch_lifters[e]) for e in full.epoch_lifters)
+    assert resumed.history == full.history
+
+
+def test_progress_bars_run(baseline, capsys):
+    res = adapt(_arrays(3, 12, 0), _target(), baseline, GeneratorConfig(frames=3, hidden=16),
+                _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8), "screen", False, CPU, seed=0, progress=True)
+    assert res.history and "adapt" in capsys.readouterr().err
