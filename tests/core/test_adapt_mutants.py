@@ -236,3 +236,35 @@ def test_progress_bars_run(baseline, capsys):
     res = adapt(_arrays(3, 12, 0), _target(), baseline, GeneratorConfig(frames=3, hidden=16),
                 _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8), "screen", False, CPU, seed=0, progress=True)
     assert res.history and "adapt" in capsys.readouterr().err
+
+
+def test_resuming_twice_from_one_state_in_memory_gives_the_same_run(baseline):
+    cfg = _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8)
+    states = []
+    _run(baseline, cfg, on_checkpoint=states.append)
+    mid = states[0]
+    first = _run(baseline, cfg, resume=mid)
+    second = _run(baseline, cfg, resume=mid)  # the state must not have been trained in place
+    assert _same(first.lifter, second.lifter) and _same(first.generator, second.generator)
+    assert first.history == second.history
+    # checkpoints written before epoch lifters were kept still resume
+    old = {k: v for k, v in mid.items() if k != "epoch_lifters"}
+    assert _same(_run(baseline, cfg, resume=old).lifter, first.lifter)
+
+
+def test_history_records_every_logged_statistic(baseline):
+    rec = _run(baseline, _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8)).history[0]
+    for key in ("epoch", "d_2d", "d_3d", "g_total", "g_adv_2d", "g_adv_3d", "g_hard_ratio", "g_proj", "g_range", "g_lambda",
+                "g_match", "ratio_camera", "ratio_bone", "gen_camera_angle_deg", "gen_bone_change_deg", "gen_depth_m",
+                "gen_abs_lambda", "lifter", "selection_rate"):
+        assert key in rec, key
+
+
+def test_clearing_the_proportions_gives_back_the_source():
+    source = A._Source(_arrays(3, 12, 0), 3, _cfg(), CPU)
+    source.set_proportions(np.full(16, 1.5), "source")
+    scaled = source.batch(4, np.random.default_rng(0))
+    assert "label_scale" in scaled and not torch.equal(scaled["pose_3d_gen"], scaled["pose_3d"])
+    source.set_proportions(None, "source")
+    plain = source.batch(4, np.random.default_rng(0))
+    assert "label_scale" not in plain and torch.equal(plain["pose_3d_gen"], plain["pose_3d"])
