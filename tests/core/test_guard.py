@@ -96,3 +96,25 @@ def test_label_free_scores_match_hand_computation():
 
     expected = np.abs(unit(pred_tgt[..., :2]) - unit(tgt["pose_2d"])).sum((1, 2)).mean()
     assert scores["target_reprojection"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_reprojection_gain_below_the_margin_is_no_reason():
+    epochs = [_epoch(1, 68.5, 0.595), _epoch(2, 68.6, 0.585)]  # 0.8% and 2.5% below the control's 0.6
+    assert choose(epochs, CONTROL, 5.0, min_gain=0.02)["selected_epoch"] == 2
+    out = choose(epochs[:1], CONTROL, 5.0, min_gain=0.02)
+    assert out["fallback"] is True and "at least 2% better" in out["reason"]
+    assert choose(epochs[:1], CONTROL, 5.0)["selected_epoch"] == 1  # no margin by default
+    with pytest.raises(ValueError, match="min_reprojection_gain"):
+        choose(epochs, CONTROL, 5.0, min_gain=1.0)
+
+
+def test_guard_parameters_are_checked():
+    from adaptpose_pipeline.pipelines.adapt.nodes import guard_params
+
+    assert guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5}})["min_reprojection_gain"] == 0.0
+    assert guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5, "min_reprojection_gain": 0.02}})["min_reprojection_gain"] == 0.02
+    for bad in (-0.1, 1.0, True, "2%"):
+        with pytest.raises(ValueError, match="min_reprojection_gain"):
+            guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5, "min_reprojection_gain": bad}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5, "margin": 0.1}})

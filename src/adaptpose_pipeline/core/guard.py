@@ -21,9 +21,14 @@ The rule (:func:`choose`): an adapted epoch is *eligible* when
 
 1. its source pose error is at most the control's plus ``tolerance_mm`` (adaptation
    must not break the source's poses), and
-2. it explains the target's 2D better than the control does (lower
-   ``target_reprojection``): if the lifted target poses do not agree better with the
-   target's own 2D, there is no label-free reason to expect a gain there.
+2. it explains the target's 2D better than the control does: its
+   ``target_reprojection`` is below the control's by at least ``min_gain`` (relative;
+   0.02 by default in conf/base). If the lifted target poses do not agree better with
+   the target's own 2D, there is no label-free reason to expect a gain there; a change
+   smaller than what further training alone moves it by is no such reason either (on
+   the 3DHP stand-in an epoch 0.4% better than the control was 1.2 mm worse on the
+   test set; the real-motion gains of the benchmark came with 4.6-12% lower
+   reprojection).
 
 Among eligible epochs the one with the lowest ``target_reprojection`` is kept; when none
 is eligible, the control is kept (``fallback``). Neither test alone is enough on real
@@ -76,7 +81,7 @@ GUARD_KEYS = ("source_val_pose_mpjpe_mm", "target_reprojection")
 REPORTED_KEYS = GUARD_KEYS + ("source_val_mpjpe_mm", "fd_generated_target", "fd_source_target")
 
 
-def choose(epochs: list[dict], control: dict, tolerance_mm: float) -> dict:
+def choose(epochs: list[dict], control: dict, tolerance_mm: float, min_gain: float = 0.0) -> dict:
     """Pick an adapted epoch or fall back to the control (see module docstring).
 
     ``epochs``: per adapted epoch ``{"epoch", "source_val_pose_mpjpe_mm",
@@ -87,6 +92,8 @@ def choose(epochs: list[dict], control: dict, tolerance_mm: float) -> dict:
     """
     if tolerance_mm < 0:
         raise ValueError(f"adapt.guard.tolerance_mm: expected >= 0, got {tolerance_mm}")
+    if not 0 <= min_gain < 1:
+        raise ValueError(f"adapt.guard.min_reprojection_gain: expected a number in [0, 1), got {min_gain}")
     for key in GUARD_KEYS:
         if key not in control:
             raise KeyError(f"guard: the control's scores lack {key!r}")
@@ -96,12 +103,13 @@ def choose(epochs: list[dict], control: dict, tolerance_mm: float) -> dict:
         return {"selected_epoch": None, "fallback": True, "reason": "no adapted epoch was scored", "selected": None, **base}
     limit = control["source_val_pose_mpjpe_mm"] + tolerance_mm
     within = [e for e in scored if e["source_val_pose_mpjpe_mm"] <= limit]
-    better = [e for e in within if e["target_reprojection"] < control["target_reprojection"]]
+    bar = control["target_reprojection"] * (1.0 - min_gain)
+    better = [e for e in within if e["target_reprojection"] < bar]
     if not better:
         why = (
             f"no adapted epoch keeps the source pose MPJPE within {limit:.2f} mm (control + {tolerance_mm} mm)"
             if not within
-            else "no adapted epoch reprojects onto the target 2D better than the control"
+            else f"no adapted epoch reprojects onto the target 2D at least {100 * min_gain:g}% better than the control"
         )
         return {"selected_epoch": None, "fallback": True, "reason": why, "selected": None, **base}
     best = min(better, key=lambda e: e["target_reprojection"])

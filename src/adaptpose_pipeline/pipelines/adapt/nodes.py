@@ -101,11 +101,15 @@ def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target:
 
 
 def guard_params(params: dict) -> dict:
-    """``adapt.guard``: ``{enabled: bool, tolerance_mm: float >= 0}``."""
+    """``adapt.guard``: ``{enabled: bool, tolerance_mm: float >= 0, min_reprojection_gain: 0 <= float < 1}``
+    (the last optional, 0 when absent)."""
     guard = dict(params.get("guard") or {"enabled": False, "tolerance_mm": 0.0})
-    unknown = sorted(set(guard) - {"enabled", "tolerance_mm"})
+    unknown = sorted(set(guard) - {"enabled", "tolerance_mm", "min_reprojection_gain"})
     if unknown:
-        raise ValueError(f"adapt.guard: unknown keys {unknown}; expected enabled, tolerance_mm")
+        raise ValueError(f"adapt.guard: unknown keys {unknown}; expected enabled, tolerance_mm, min_reprojection_gain")
+    gain = guard.setdefault("min_reprojection_gain", 0.0)
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain < 1:
+        raise ValueError(f"adapt.guard.min_reprojection_gain: expected a number in [0, 1), got {gain!r}")
     if not isinstance(guard.get("enabled"), bool):
         raise ValueError(f"adapt.guard.enabled: expected true or false, got {guard.get('enabled')!r}")
     tol = guard.get("tolerance_mm")
@@ -208,7 +212,7 @@ def adapt_lifter(
     if guard["enabled"]:
         control = LifterCheckpoint.from_payload(lifter_control)
         scored = [r for r in result.history if r["epoch"] >= cfg.warmup_epochs]
-        decision = choose(scored, control.info.get("scores", {}), float(guard["tolerance_mm"]))
+        decision = choose(scored, control.info.get("scores", {}), float(guard["tolerance_mm"]), float(guard["min_reprojection_gain"]))
         state = control.state_dict if decision["fallback"] else result.epoch_lifters[decision["selected_epoch"]]
         info.update(guard=decision, selection="label-free guard (core.guard)")
         log.info("guard: %s (%s)", "fallback to the control" if decision["fallback"] else f"epoch {decision['selected_epoch']}", decision["reason"])
