@@ -268,3 +268,48 @@ def test_clearing_the_proportions_gives_back_the_source():
     source.set_proportions(None, "source")
     plain = source.batch(4, np.random.default_rng(0))
     assert "label_scale" not in plain and torch.equal(plain["pose_3d_gen"], plain["pose_3d"])
+
+
+# ---- parameter boundaries: the smallest valid value passes, the next invalid one fails --
+
+BOUNDARIES = [
+    # key, valid values, invalid values (others at defaults; epochs=3 so warm-ups fit)
+    ("epochs", [1], [0]),
+    ("warmup_epochs", [0, 2], [-1, 3]),
+    ("batch_size", [2], [1]),
+    ("samples_per_epoch", [1024], [1023]),
+    ("d_every", [1], [0]),
+    ("grad_clip", [1e-6], [0.0]),
+    ("beta_deg", [0.0, 89.9], [-0.1, 90.0]),
+    ("stride_min", [1, 5], [0, 6]),
+    ("selection_b", [1e-6], [0.0]),
+    ("lr_generator", [1e-9], [0.0]),
+    ("lr_discriminator", [1e-9], [0.0]),
+    ("lr_lifter", [1e-9], [0.0]),
+    ("proj_batch", [1], [0]),
+    ("pool_size", [1], [0]),
+    ("frames_3d", [1], [0]),
+    ("feedback_warmup_epochs", [0, 2], [-1, 3]),
+    ("lambda_limit", [0.0], [-0.1]),
+    ("w_fake", [0.0], [-0.1]),
+    ("proportions_quantile", [1e-6, 100.0], [0.0, 100.1]),
+]
+
+
+@pytest.mark.parametrize("key, good, bad", BOUNDARIES, ids=[b[0] for b in BOUNDARIES])
+def test_config_boundaries(key, good, bad):
+    base = dict(epochs=3, warmup_epochs=0) if key not in ("epochs",) else {"warmup_epochs": 0}
+    for value in good:
+        A.AdaptConfig(**{**base, key: value})
+    for value in bad:
+        pattern = r"\['epochs', 'warmup_epochs', 'feedback_warmup_epochs'\]" if key == "epochs" else rf"\['{key}'\]"
+        with pytest.raises(ValueError, match="out-of-range values for " + pattern):
+            A.AdaptConfig(**{**base, key: value})
+
+
+def test_config_choices_and_types_name_the_key():
+    for key in ("schedule", "hard_ratio_semantics", "proportions", "proportion_labels"):
+        with pytest.raises(ValueError, match=rf"adapt\.{key}: expected one of"):
+            A.AdaptConfig(**{key: "nonsense"})
+    with pytest.raises(ValueError, match=r"adapt\.epochs"):
+        A.AdaptConfig(epochs="ten")
