@@ -313,3 +313,35 @@ def test_config_choices_and_types_name_the_key():
             A.AdaptConfig(**{key: "nonsense"})
     with pytest.raises(ValueError, match=r"adapt\.epochs"):
         A.AdaptConfig(epochs="ten")
+
+
+def test_frames_3d_is_the_centre_plus_n_minus_1_others():
+    g = torch.Generator().manual_seed(0)
+    assert A._frames_3d(9, 1, g, CPU).tolist() == [4]
+    assert A._frames_3d(5, 1, g, CPU).tolist() == [2]
+    many = A._frames_3d(9, 3, g, CPU).tolist()
+    assert 4 in many and len(many) in (2, 3) and many == sorted(set(many))  # the centre may also be drawn
+
+
+def test_lifter_step_loss_by_hand_with_zero_one_and_several_fakes():
+    import copy
+
+    base = _baseline5()
+    cfg = _cfg(stride_min=1, stride_max=1, w_fake=1.0)
+    torch.manual_seed(0)
+    nets = A._Nets(base, _static(5), cfg, CPU)
+    src = A._Source(_arrays(3, 12, 0), 5, cfg, CPU).batch(8, np.random.default_rng(0))
+    fakes_2d, fakes_3d = src["pose_2d"] * 1.2, src["pose_3d"][:, 2] * 0.8
+
+    def by_hand(n_fake):
+        lifter = copy.deepcopy(nets.lifter).train()
+        x = torch.cat([src["pose_2d"], fakes_2d[:n_fake]])
+        with torch.no_grad():
+            pred = lifter(x)[:, 0]
+        err = lambda p, t: float(torch.linalg.vector_norm(p - t, dim=-1).mean())  # noqa: E731
+        return err(pred[:8], src["pose_3d"][:, 2]) + (err(pred[8:], fakes_3d[:n_fake]) if n_fake else 0.0)
+
+    for n in (0, 1, 3):
+        want = by_hand(n)
+        got = A.lifter_step(copy.deepcopy(nets), cfg, src, fakes_2d[:n], fakes_3d[:n])
+        assert math.isfinite(got) and got == pytest.approx(want, rel=1e-5), n
