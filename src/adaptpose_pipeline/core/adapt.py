@@ -2,7 +2,11 @@
 
 One call of :func:`adapt` runs the whole thing on the given device:
 
-1. draw source windows (random stride, as in pretraining) and target 2D windows;
+1. draw source windows (random stride, as in pretraining) and target 2D windows; with
+   ``proportions: estimate`` the source windows the generator and the 3D critic see are
+   first re-proportioned to the target's skeleton, estimated once from the two domains'
+   2D (``core.proportions``), and the fakes' labels carry those proportions (or go back
+   to the source's with ``proportion_labels: source``);
 2. the generator makes a new motion ``X_b`` and camera ``(R, T)``; ``X_fake = R X_b + T``
    is projected with the *source* intrinsics and normalised like the target's 2D;
 3. every ``d_every`` generator steps the discriminators take an LSGAN step: the 2D
