@@ -94,6 +94,17 @@ def test_config_errors_name_keys():
     assert HardRatio(3.0, 5.0, 2.0, 0.1).c(0, 5) == 3.0 and HardRatio(3.0, 5.0, 2.0, 0.1).c(4, 5) == 5.0
 
 
+def interrupt_after(epoch: int, saved: list):
+    """An ``on_checkpoint`` that keeps every state in ``saved`` and stops the run after ``epoch``."""
+
+    def on_checkpoint(state):
+        saved.append(state)
+        if state["epoch"] == epoch:
+            raise KeyboardInterrupt
+
+    return on_checkpoint
+
+
 def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(baseline, tmp_path):
     run = lambda **kw: adapt(  # noqa: E731
         _arrays(3, 15, 0), _arrays(2, 15, 1, with_3d=False), baseline, GeneratorConfig(frames=3, hidden=32),
@@ -101,14 +112,8 @@ def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(baseline
     )
     full = run()
     saved = []
-
-    def interrupt(state):
-        saved.append(state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run(on_checkpoint=interrupt)
+        run(on_checkpoint=interrupt_after(1, saved))
     torch.save(saved[-1], tmp_path / "adapt.pt")
     resumed = run(resume=torch.load(tmp_path / "adapt.pt", weights_only=True))
     assert resumed.history == full.history

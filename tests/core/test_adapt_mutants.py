@@ -16,7 +16,7 @@ from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.adapt import HardRatio, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
-from tests.core.test_adapt import _arrays
+from tests.core.test_adapt import _arrays, interrupt_after
 from tests.core.test_adapt_wiring import _cfg, _run, _same, _target
 
 CPU = torch.device("cpu")
@@ -218,14 +218,8 @@ def test_scorer_gets_each_epochs_lifter_and_resume_keeps_them(baseline):
     for e, st in full.epoch_lifters.items():
         assert full.history[e]["s"] == pytest.approx(score(st)["s"])
     saved = []
-
-    def interrupt(state):
-        saved.append(state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        _run(baseline, cfg, score=score, on_checkpoint=interrupt)
+        _run(baseline, cfg, score=score, on_checkpoint=interrupt_after(1, saved))
     resumed = _run(baseline, cfg, score=score, resume=saved[-1])
     assert set(resumed.epoch_lifters) == set(full.epoch_lifters) == {1, 2}
     assert all(_same(resumed.epoch_lifters[e], full.epoch_lifters[e]) for e in full.epoch_lifters)
