@@ -18,15 +18,9 @@ from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 from tests.core.test_adapt import _arrays, interrupt_after
 from tests.core.test_adapt_wiring import _cfg, _run, _same, _target
+from tests.core.test_adapt_wiring import baseline  # noqa: F401  (the fixture, shared)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture
-def baseline():
-    torch.manual_seed(0)
-    cfg = LifterConfig(filter_widths=(3,), channels=16, dropout=0.25)
-    return LifterCheckpoint(cfg, TemporalModel(cfg).state_dict())
 
 
 def _baseline5():

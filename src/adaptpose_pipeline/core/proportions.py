@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
+from adaptpose_pipeline.core.skeleton import H36M17, bone_lengths, bones_to_joints, joints_to_bones
 
 LABELS: tuple[str, ...] = ("target", "source")
 
@@ -33,7 +33,7 @@ def _bone_lengths_np(poses: np.ndarray) -> np.ndarray:
     poses = np.asarray(poses, dtype=np.float64)
     if poses.ndim != 3 or poses.shape[1] != H36M17.num_joints or poses.shape[2] not in (2, 3):
         raise ValueError(f"poses: expected shape (N, {H36M17.num_joints}, 2|3), got {poses.shape}")
-    return np.linalg.norm(poses[:, list(H36M17.children)] - poses[:, list(H36M17.bone_parents)], axis=-1)
+    return bone_lengths(joints_to_bones(torch.from_numpy(poses))).numpy()
 
 
 def length_quantiles(pose_2d: np.ndarray, quantile: float) -> np.ndarray:
