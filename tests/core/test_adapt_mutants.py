@@ -2,7 +2,7 @@
 real test gaps (benchmarks/results/mutation.json): measures by hand, the generator
 loss as the weighted sum of its logged terms, windows longer than 3 frames, padding,
 the selection bound, what the proportion estimate receives, resume with a scorer,
-checkpoint and sample keys, the epoch bookkeeping."""
+checkpoint and sample keys (and checkpoints that stay snapshots), the epoch bookkeeping."""
 
 import math
 
@@ -333,3 +333,47 @@ def test_lifter_step_loss_by_hand_with_zero_one_and_several_fakes():
         want = by_hand(n)
         got = A.lifter_step(copy.deepcopy(nets), cfg, src, fakes_2d[:n], fakes_3d[:n])
         assert math.isfinite(got) and got == pytest.approx(want, rel=1e-5), n
+
+
+def test_padding_reaches_every_projection_of_a_run(baseline, monkeypatch):
+    # adapt() passes pad to the generator step (fakes and their bone-stage 2D) and to the
+    # epoch's domain measures: with pad_to_square on, none may be normalised unpadded.
+    seen = []
+    real = A.project_normalise
+
+    def spy(pose, src, normalisation, pad):
+        seen.append(pad)
+        return real(pose, src, normalisation, pad)
+
+    monkeypatch.setattr(A, "project_normalise", spy)
+    arrays = _arrays(3, 12, 0)
+    arrays["seq_image_size"] = np.tile(np.array([[500, 1000]], np.int64), (3, 1))
+    adapt(arrays, _target(), baseline, GeneratorConfig(frames=3, hidden=16), _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8),
+          "screen", True, CPU, seed=0, progress=False)
+    assert len(seen) >= 3 and all(p is True for p in seen), seen
+
+
+def test_checkpoints_handed_out_do_not_change_as_training_goes_on(baseline):
+    # each epoch's checkpoint is a snapshot: the optimisers' moments in it must not be the
+    # live tensors that later steps update in place
+    import copy
+
+    kept, frozen = [], []
+
+    def on_checkpoint(state):
+        kept.append(state)
+        frozen.append(copy.deepcopy(state))
+
+    _run(baseline, _cfg(epochs=2, warmup_epochs=0, samples_per_epoch=8), on_checkpoint=on_checkpoint)
+    assert len(kept) == 2
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor):
+            return torch.equal(a, b)
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a == b or (a != a and b != b)
+
+    assert same(kept[0], frozen[0])
