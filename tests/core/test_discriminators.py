@@ -199,3 +199,14 @@ def test_discriminators_and_perturbation_run_on_cuda(gen):
     pool.push_and_sample(x2)
     assert pool.push_and_sample(x2 + 1).device.type == "cuda"
     assert math.isfinite(lsgan_d_loss(score, score).item())
+
+
+def test_history_pool_checkpoint_holds_no_uninitialised_rows():
+    # the unfilled rows of a pool go into epoch checkpoints: they must be zeros, not
+    # whatever the memory held (which made checkpoint bytes, and NaN comparisons, vary)
+    pool = HistoryPool(8)
+    pool.push_and_sample(torch.ones(3, 2), torch.Generator().manual_seed(0))
+    state = pool.state_dict()
+    assert state["count"] == 3
+    assert torch.equal(state["store"][:3], torch.ones(3, 2))
+    assert torch.equal(state["store"][3:], torch.zeros(5, 2))

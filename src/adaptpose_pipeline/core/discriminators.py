@@ -222,7 +222,9 @@ class HistoryPool:
 
     def _push(self, fakes: torch.Tensor, generator: torch.Generator | None, draw_on: torch.device) -> None:
         if self._store is None:
-            self._store = fakes.new_empty((self.size, *fakes.shape[1:]))
+            # zeros, not new_empty: the unfilled rows go into epoch checkpoints, whose
+            # bytes must not depend on what the memory held before
+            self._store = fakes.new_zeros((self.size, *fakes.shape[1:]))
         fakes = fakes.to(self._store.device)
         n_new = min(fakes.shape[0], self.size - self._count)
         self._store[self._count : self._count + n_new] = fakes[:n_new]
