@@ -185,3 +185,22 @@ def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(tmp_path
     for _ in range(2):
         again, _ = run(resume=saved[-1])
         assert all(torch.equal(again[k], full_state[k]) for k in full_state)
+
+
+def test_sequence_lifter_lifts_each_sequence_as_predict_does():
+    from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, SequenceLifter, TemporalModel
+
+    torch.manual_seed(0)
+    cfg = LifterConfig(filter_widths=(3, 3), channels=16)
+    ckpt = LifterCheckpoint(cfg, TemporalModel(cfg).state_dict())
+    served = ckpt.sequence_model()
+    assert isinstance(served, SequenceLifter) and served.receptive_field == 9
+    x = torch.randn(2, 14, 17, 2)
+    y = served(x)
+    assert y.shape == (2, 14, 17, 3)
+    for i in range(2):  # each sequence as the predict pipeline lifts a file
+        arrays = {"pose_2d": x[i].numpy(), "seq_start": np.array([0]), "seq_length": np.array([14])}
+        np.testing.assert_allclose(y[i].numpy(), training.predict_sequences(ckpt.model(), arrays, torch.device("cpu")), atol=1e-6)
+    assert served.input_example().shape == (1, 9, 17, 2)
+    with pytest.raises(ValueError, match=r"expected \(B, T, 17, 2\)"):
+        served(torch.zeros(14, 17, 2))

@@ -57,3 +57,45 @@ def test_torch_checkpoint_same_tensors_same_bytes(tmp_path):
     (tmp_path / "c.pt").write_bytes((tmp_path / "a.pt").read_bytes()[:50])
     with pytest.raises(DatasetError, match="c.pt"):
         TorchDataset(filepath=str(tmp_path / "c.pt")).load()
+
+
+def test_lifter_model_dataset_logs_a_signature_of_any_length_only_inside_a_tracked_run(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import mlflow
+    import torch
+
+    from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+    from adaptpose_pipeline.datasets.kedro_io import MlflowLifterModelDataset
+
+    ds = MlflowLifterModelDataset(save_args={"name": "lifter_adapted"})
+    with pytest.raises(DatasetError, match="lifter_adapted: expected a SequenceLifter, got dict"):
+        ds.save({"state_dict": {}})
+    calls = []
+
+    def log_model(model, **kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(model_uri="models:/m-1", registered_model_version=None)
+
+    monkeypatch.setattr(mlflow.pytorch, "log_model", log_model)
+    cfg = LifterConfig(filter_widths=(3,), channels=8)
+    model = LifterCheckpoint(cfg, TemporalModel(cfg).state_dict()).sequence_model()
+    assert mlflow.active_run() is None
+    ds.save(model)  # no run: nothing to log into
+    assert calls == []
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    try:
+        with mlflow.start_run():
+            ds._logging_activated = False  # what kedro-mlflow sets for an untracked pipeline
+            ds.save(model)
+            assert calls == []
+            ds._logging_activated = True
+            ds.save(model)
+    finally:
+        mlflow.set_tracking_uri(None)
+    (kwargs,) = calls
+    assert kwargs["name"] == "lifter_adapted" and kwargs["serialization_format"] == "pickle"
+    assert kwargs["pip_requirements"][0] == f"torch=={torch.__version__.split('+')[0]}"
+    assert kwargs["input_example"].shape == (1, 3, 17, 2)
+    assert [spec.shape for spec in kwargs["signature"].inputs.inputs] == [(-1, -1, 17, 2)]
+    assert [spec.shape for spec in kwargs["signature"].outputs.inputs] == [(-1, -1, 17, 3)]

@@ -1,8 +1,14 @@
 import json
+import subprocess
+import sys
 
 import mlflow
 import numpy as np
+import pytest
 import torch
+
+from adaptpose_pipeline.core.camera import normalise_pixels
+from tests.data.make_coco_fixture import OUT as COCO_FIXTURE
 
 PRETRAIN = "pretrain.train.epochs=1,pretrain.train.samples_per_epoch=256,pretrain.train.batch_size=64,pretrain.lifter.channels=16"
 ADAPT = (
@@ -53,6 +59,37 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     baseline = json.loads(_one(p, "data/08_reporting/3dhp/metrics_baseline.json/*/metrics_baseline.json").read_text())
     assert run.data.metrics["baseline_mpjpe"] == baseline["overall"]["mpjpe"]  # one run: baseline vs adapted
     assert run.data.params["adapt.generator.bone_generation"] == "bg3"
+    _check_registered_model(p, client, run, metrics)
+
+
+# What a user does with the registered model, in a fresh process (the tracking URI from
+# the environment, as `mlflow ui` users have it).
+LOAD_AND_PREDICT = '''
+import sys, numpy as np, mlflow
+model = mlflow.pyfunc.load_model("models:/adaptpose-3dhp/latest")
+np.save(sys.argv[2], model.predict(np.load(sys.argv[1])))
+'''
+
+
+def _check_registered_model(p, client, run, metrics):
+    (version,) = client.search_model_versions("name='adaptpose-3dhp'")
+    assert version.run_id == run.info.run_id
+    assert float(version.tags["mpjpe"]) == pytest.approx(metrics["overall"]["mpjpe"], rel=1e-5)
+    logged = {m.name for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])}
+    assert {"lifter_adapted"} <= logged
+    # the served model lifts as the predict pipeline does, on the same normalised 2D
+    p.run("--pipeline=predict", "--params", f"target=3dhp,predict.input={COCO_FIXTURE},predict.model=adapted")
+    (npz,) = p.path.glob("data/07_model_output/3dhp/predict/poses_3d.npz/*/poses_3d.npz")
+    (report,) = p.path.glob("data/08_reporting/3dhp/predict/report.json/*/report.json")
+    predicted = np.load(npz)
+    norm = json.loads(report.read_text())["normalisation"]
+    w, h = norm["image_size"] or (1, 1)
+    pose_2d, _ = normalise_pixels(predicted["keypoints_2d"], np.float32(w), np.float32(h), norm["kind"], norm["pad_to_square"])
+    np.save(p.path / "x.npy", pose_2d[None].astype(np.float32))
+    subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, str(p.path / "x.npy"), str(p.path / "y.npy")], env=p.env(), check=True, timeout=300)
+    served = np.load(p.path / "y.npy")
+    assert served.shape == (1, *predicted["pose_3d"].shape)
+    np.testing.assert_allclose(served[0], predicted["pose_3d"], atol=1e-5)
 
 
 def test_bad_adapt_parameter_is_refused(standin_project):

@@ -158,6 +158,38 @@ def lift_sequence(model: TemporalModel, pose_2d: torch.Tensor, batch_frames: int
     return torch.cat(out)
 
 
+class SequenceLifter(nn.Module):
+    """A lifter as a served model: whole sequences in, whole sequences out.
+
+    ``(B, T, 17, 2)`` normalised 2D (as the target's model inputs are normalised) ->
+    ``(B, T, 17, 3)`` root-relative camera-frame poses in metres, each sequence lifted
+    by :func:`lift_sequence` (edges padded by replicating the first/last frame), exactly
+    as the ``predict`` pipeline lifts a file. This is what goes to MLflow
+    (``mlflow.pytorch``): ``mlflow.pyfunc.load_model(...).predict(array)`` gives the
+    same numbers as ``kedro run --pipeline=predict``.
+    """
+
+    def __init__(self, model: TemporalModel):
+        super().__init__()
+        self.model = model.eval()
+
+    @property
+    def receptive_field(self) -> int:
+        return self.model.receptive_field
+
+    def forward(self, pose_2d: torch.Tensor) -> torch.Tensor:
+        if pose_2d.ndim != 4 or pose_2d.shape[-2:] != (self.model.cfg.num_joints, 2):
+            raise ValueError(f"lifter input: expected (B, T, {self.model.cfg.num_joints}, 2), got {tuple(pose_2d.shape)}")
+        self.model.eval()
+        with torch.no_grad():
+            return torch.stack([lift_sequence(self.model, seq.float()) for seq in pose_2d])
+
+    def input_example(self) -> torch.Tensor:
+        """One sequence of ``receptive_field`` frames of a plausible normalised pose."""
+        g = torch.Generator().manual_seed(0)
+        return 0.1 * torch.randn(1, self.receptive_field, self.model.cfg.num_joints, 2, generator=g)
+
+
 def build_models(cfg: LifterConfig) -> tuple[TemporalModelOptimized1f, TemporalModel]:
     """The training and the sequence form, sharing nothing but able to share weights."""
     return TemporalModelOptimized1f(cfg), TemporalModel(cfg)
@@ -175,6 +207,10 @@ class LifterCheckpoint:
         m = TemporalModel(self.config)
         m.load_state_dict(self.state_dict)
         return m.to(device).eval()
+
+    def sequence_model(self) -> SequenceLifter:
+        """The lifter for serving (see :class:`SequenceLifter`), on the CPU."""
+        return SequenceLifter(self.model("cpu"))
 
     def to_payload(self) -> dict:
         return {"config": self.config.to_dict(), "state_dict": self.state_dict, "info": self.info}

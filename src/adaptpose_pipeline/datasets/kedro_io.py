@@ -222,3 +222,59 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "dataset": self._dataset, "load_args": self._load_args}
+
+
+def _lifter_model_dataset_base():
+    # kedro-mlflow is imported here, not at the top: the readers above must stay usable
+    # without it (tests and tools that read datasets only)
+    from kedro_mlflow.io.models import MlflowModelTrackingDataset
+
+    return MlflowModelTrackingDataset
+
+
+class MlflowLifterModelDataset(_lifter_model_dataset_base()):
+    """A lifter logged to the run's MLflow run with ``mlflow.pytorch``, with an input
+    example and a signature, optionally registered (``save_args.registered_model_name``).
+
+    The node hands over a :class:`~adaptpose_pipeline.core.lifter.SequenceLifter`
+    (``LifterCheckpoint.sequence_model()``); ``mlflow.pyfunc.load_model(uri).predict(x)``
+    on ``x (B, T, 17, 2) float32`` then gives the ``predict`` pipeline's poses. The model
+    is pickled (not ``torch.export``ed), so loading it needs this package installed, as
+    it is in the project's environment. Nothing is logged when the pipeline's MLflow
+    tracking is off (``mlflow.yml``). Loading gives the last logged model back
+    (``load_args.model_uri`` to pick another).
+    """
+
+    def __init__(self, save_args: dict[str, Any] | None = None, load_args: dict[str, Any] | None = None, metadata: dict | None = None):
+        save_args = {"name": "lifter", "serialization_format": "pickle", **(save_args or {})}
+        if "pip_requirements" not in save_args:
+            save_args["pip_requirements"] = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
+        super().__init__(flavor="mlflow.pytorch", save_args=save_args, load_args=load_args, metadata=metadata)
+
+    def _save(self, model) -> None:
+        from mlflow import active_run as mlflow_active_run
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
+
+        from adaptpose_pipeline.core.lifter import SequenceLifter
+
+        if not isinstance(model, SequenceLifter):
+            raise DatasetError(f"{self._save_args['name']}: expected a SequenceLifter, got {type(model).__name__}")
+        if not getattr(self, "_logging_activated", True) or mlflow_active_run() is None:
+            return
+        # any number of sequences of any length (at least one frame)
+        joints = model.model.cfg.num_joints
+        self._save_args["input_example"] = model.input_example().numpy()
+        self._save_args["signature"] = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, joints, 2))]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, joints, 3))]),
+        )
+        super()._save(model)
+        version = getattr(self.model_info, "registered_model_version", None)
+        metrics = getattr(model, "served_metrics", None) or {}
+        if version is not None and metrics:
+            from mlflow import MlflowClient
+
+            client = MlflowClient()
+            for key, value in metrics.items():
+                client.set_model_version_tag(self._save_args["registered_model_name"], str(version), key, f"{value:.6g}")

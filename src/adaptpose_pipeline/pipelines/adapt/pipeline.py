@@ -9,7 +9,7 @@ from adaptpose_pipeline.pipelines.adapt.nodes import (
     plot_adapt_curves,
     select_samples,
 )
-from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
+from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics, serving_lifter
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
 from adaptpose_pipeline.reporting import motion_plots
 
@@ -95,4 +95,11 @@ def adapted_evaluation() -> Pipeline:
     evaluation = evaluation_nodes("adapted")
     inner = [n for n in evaluation.nodes if n.name == "compute_metrics_adapted"]
     rest = [n for n in evaluation.nodes if n.name != "compute_metrics_adapted"]
-    return pipeline(inner, outputs={"metrics_adapted": plain}) + pipeline([compare]) + pipeline(rest)
+    serve = node(
+        serving_lifter,
+        inputs=["lifter_adapted", "metrics_adapted"],
+        outputs="lifter_adapted_model",
+        name="register_adapted_lifter_model",
+        tags=["adapt"],
+    )
+    return pipeline(inner, outputs={"metrics_adapted": plain}) + pipeline([compare, serve]) + pipeline(rest)

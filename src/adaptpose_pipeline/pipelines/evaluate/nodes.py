@@ -10,7 +10,7 @@ import logging
 import numpy as np
 from matplotlib.figure import Figure
 
-from adaptpose_pipeline.core.lifter import LifterCheckpoint
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, SequenceLifter
 from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import get_skeleton
 from adaptpose_pipeline.core.training import check_arrays, predict_sequences
@@ -85,3 +85,14 @@ def mlflow_metrics(metrics: dict, model: str) -> dict:
     """The overall metrics as kedro-mlflow's metrics-history format, named per model."""
     prefix = MLFLOW_PREFIX[model]
     return {f"{prefix}{name}": {"value": float(value), "step": 0} for name, value in metrics["overall"].items()}
+
+
+def serving_lifter(lifter: dict, metrics: dict | None = None) -> SequenceLifter:
+    """A lifter checkpoint as the model MLflow serves (``core.lifter.SequenceLifter``).
+
+    ``metrics``: the lifter's metrics file; its overall numbers travel with the model
+    (``served_metrics``) and become the registered version's tags.
+    """
+    model = LifterCheckpoint.from_payload(lifter).sequence_model()
+    model.served_metrics = {} if metrics is None else {k: float(v) for k, v in metrics["overall"].items()}
+    return model

@@ -1,4 +1,4 @@
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -30,7 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     ]
     nodes += [
         node(
-            partial(build_model_input, role=role),
+            update_wrapper(partial(build_model_input, role=role), build_model_input),
             inputs=[f"{role}_frames", "params:ingest", "params:target"],
             outputs=f"{role}_arrays",
             name=f"build_model_input_{role}",

@@ -1,5 +1,6 @@
 from kedro.pipeline import Pipeline, node, pipeline
 
+from adaptpose_pipeline.pipelines.evaluate.nodes import serving_lifter
 from adaptpose_pipeline.pipelines.pretrain.nodes import plot_pretrain_curves, pretrain_lifter
 
 
@@ -13,6 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="pretrain_lifter",
             ),
             node(plot_pretrain_curves, inputs="pretrain_history", outputs="pretrain_curves", name="plot_pretrain_curves"),
+            node(serving_lifter, inputs="lifter_baseline", outputs="lifter_baseline_model", name="log_baseline_lifter_model"),
         ],
         tags=["pretrain"],
     )

@@ -1,4 +1,4 @@
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     for ds in DATASETS:
         nodes += [
             node(
-                partial(generate_standin, dataset=ds),
+                update_wrapper(partial(generate_standin, dataset=ds), generate_standin),
                 inputs=["params:standin", "params:seed"],
                 outputs=[f"standin_{ds}", f"standin_summary_{ds}"],
                 name=f"generate_standin_{ds}",
