@@ -127,3 +127,19 @@ def test_data_kind_per_dataset(tmp_path):
     folders = {"h36m": "standin", "3dhp": "real", "ski": "not_mounted"}
     catalog = DataCatalog(datasets={f"raw_{ds}": NativeDataset(path=str(tmp_path / f), dataset=ds) for ds, f in folders.items()})
     assert data_kinds(catalog) == {"h36m": "standin", "3dhp": "real", "ski": "missing"}
+
+
+def test_run_names_read_as_pipeline_target_seed():
+    from adaptpose_pipeline.hooks import run_name
+
+    assert run_name(["chain"], "3dhp", 0) == "chain 3dhp seed0"
+    assert run_name(["__default__"], "ski", 2) == "default ski seed2"
+    assert run_name(["ingest", "pretrain"], "3dpw", 1) == "ingest+pretrain 3dpw seed1"
+
+
+def test_flat_params_of_a_row():
+    from adaptpose_pipeline.pipelines.ablation.nodes import flat_params
+
+    assert flat_params({"generator": {"bone_generation": "bg1", "hidden": 32}, "selection": {"enabled": False}, "w": [1, 2]}, "adapt") == {
+        "adapt.generator.bone_generation": "bg1", "adapt.generator.hidden": "32", "adapt.selection.enabled": "False", "adapt.w": "[1, 2]",
+    }

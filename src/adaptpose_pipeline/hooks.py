@@ -211,6 +211,46 @@ class MissingInputHook:
             raise DatasetError(missing_inputs_message(missing, self._params.get("target"), run_params.get("env"), self._params))
 
 
+# Pipelines that train and evaluate nothing: their runs go to their own experiment, so the
+# training experiments (adaptpose/<target>) hold training runs only.
+TOOL_PIPELINES = ("predict", "export", "standin")
+TOOLS_EXPERIMENT = "adaptpose/tools"
+
+
+def run_name(pipeline_names: list[str], target: str | None, seed) -> str:
+    """What a run is called in MLflow's list: ``chain 3dhp seed0``."""
+    names = "+".join("default" if n == "__default__" else n for n in pipeline_names)
+    return f"{names} {target} seed{seed}"
+
+
+class RunNamingHook:
+    """Names each kedro-mlflow run after its pipeline, target and seed
+    (``chain 3dhp seed0``), and sends the tool pipelines' runs (predict, export,
+    standin) to the ``adaptpose/tools`` experiment. It sets kedro-mlflow's run
+    configuration just before kedro-mlflow starts the run."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow starts the run
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
+        config = getattr(self._context, "mlflow", None)
+        if config is None:
+            return
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        if isinstance(names, str):
+            names = [names]
+        params = self._context.params
+        config.tracking.run.name = run_name(list(names), params.get("target"), params.get("seed"))
+        if all(n in TOOL_PIPELINES for n in names) and config.tracking.experiment.name != TOOLS_EXPERIMENT:
+            config.tracking.experiment.name = TOOLS_EXPERIMENT
+            config._set_experiment()
+
+
 class ProtocolHook:
     """Logs each saved metrics file's protocol (joint set, 3D coordinates, frame count,
     averaging) as the MLflow params ``protocol.<key>`` of the run."""

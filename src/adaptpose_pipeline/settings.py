@@ -63,6 +63,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
 
-from adaptpose_pipeline.hooks import ManifestHook, MissingInputHook, ParameterCheckHook, ProtocolHook  # noqa: E402
+from adaptpose_pipeline.hooks import ManifestHook, MissingInputHook, ParameterCheckHook, ProtocolHook, RunNamingHook  # noqa: E402
 
-HOOKS = (ParameterCheckHook(), MissingInputHook(), ProtocolHook(), ManifestHook())
+HOOKS = (ParameterCheckHook(), MissingInputHook(), RunNamingHook(), ProtocolHook(), ManifestHook())

@@ -22,6 +22,13 @@ def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standi
         assert {"mpjpe", "p_mpjpe", "pck150", "auc"} <= set(run.data.metrics), name  # the same names in every row
         assert "mlflow.parentRunId" in run.data.tags  # nested in the kedro run's MLflow run
     assert rows["BG1"].data.params["paper_mpjpe"] == "85.1"
+    # runs read in MLflow's list, and the Compare view shows what each row changed
+    assert rows["BG1"].info.run_name == "table6/BG1 3dhp seed0" and rows["baseline"].info.run_name == "table5/baseline 3dhp seed0"
+    assert rows["BG1"].data.params["adapt.generator.bone_generation"] == "bg1"
+    assert rows["BG3"].data.params["adapt.generator.bone_generation"] == "bg3"
+    assert rows["BG1"].data.params["adapt.train.epochs"] == rows["BG3"].data.params["adapt.train.epochs"] == "2"
+    names = {r.info.run_name for r in client.search_runs([exp.experiment_id])}
+    assert {"chain 3dhp seed0", "ablation 3dhp seed0"} <= names
     assert [m.step for m in client.get_metric_history(rows["BG2"].info.run_id, "adapt_g_total")] == [0, 1]
     # the rows really differ in what they ran
     bg1 = json.loads(sorted(p.path.glob("data/08_reporting/3dhp/ablation/table6/BG1/row.json/*/row.json"))[0].read_text())
@@ -38,7 +45,7 @@ def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standi
     assert "Table 6: bone generation" in text and "| BG2 |" in text and "MPJPE ranking:" in text
     assert list(p.path.glob("data/08_reporting/3dhp/ablation/report.png/*/report.png"))
     report_run = client.search_runs([exp.experiment_id], "tags.kedro_pipeline_name = 'report'") or [
-        r for r in client.search_runs([exp.experiment_id]) if r.info.run_name == "report"
+        r for r in client.search_runs([exp.experiment_id]) if r.info.run_name == "report 3dhp seed0"
     ]
     artifacts = {a.path for a in client.list_artifacts(report_run[0].info.run_id, "report")}
     assert {"report/ablation.md", "report/ablation.csv", "report/ablation.png"} <= artifacts

@@ -154,6 +154,14 @@ def test_predicts_detector_json_end_to_end(predict_project, tiny_lifter, tmp_pat
     np.testing.assert_allclose(table["r_wrist_z"], pose[:, 16, 2], atol=1e-5)
     assert table["l_knee_filled"].sum() == 6
     assert out["png"].stat().st_size > 10_000
+    # a tool run: in its own MLflow experiment, named for what it was
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{predict_project.path / 'mlruns.db'}")
+    tools = client.get_experiment_by_name("adaptpose/tools")
+    assert [r.info.run_name for r in client.search_runs([tools.experiment_id])][-1] == f"predict {TARGET} seed0"
+    training = client.get_experiment_by_name(f"adaptpose/{TARGET}")
+    assert training is None or not client.search_runs([training.experiment_id], "attributes.run_name LIKE 'predict%'")
 
 
 def test_predicts_the_shipped_coco_fixture(predict_project, tiny_lifter):

@@ -1,7 +1,9 @@
 """Nodes of the ablation pipeline: a row's parameters, its MLflow run, its record.
 
 Every row of every table becomes one MLflow run nested in the ``kedro run``'s run,
-tagged ``table``, ``row``, ``target`` (and ``label``), with the paper's numbers as
+named ``table5/A3 3dhp seed0``, tagged ``table``, ``row``, ``target``, ``seed`` (and
+``label``), with the row's resolved settings as flat parameters
+(``adapt.generator.bone_generation`` = ``bg1``, ...), the paper's numbers as
 ``paper_<metric>`` parameters and the measured ones under the metric names the chain
 uses (``mpjpe``, ``p_mpjpe``, ...), so MLflow's compare view lines the rows up, and
 the evaluation protocol as ``protocol.<key>`` parameters.
@@ -43,16 +45,35 @@ def row_parameters(base: dict, overrides: dict | None, target: str, name: str) -
     return deep_merge(for_target(base, target, name), (overrides or {}).get(name) or {})
 
 
-def _tags(table: int, row: str, target: str, info: dict) -> dict[str, str]:
-    return {"table": str(table), "row": row, "target": target, "label": str(info.get("label", row))}
+def _tags(table: int, row: str, target: str, seed: int, info: dict) -> dict[str, str]:
+    return {"table": str(table), "row": row, "target": target, "seed": str(seed), "label": str(info.get("label", row))}
+
+
+def flat_params(params: dict, prefix: str) -> dict[str, str]:
+    """Nested settings as MLflow parameters: ``{"a": {"b": 1}}`` -> ``{"<prefix>.a.b": "1"}``
+    (lists and scalars as their string; MLflow's Compare view lines rows up by these)."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            out.update(flat_params(value, name))
+        else:
+            out[name] = str(value)
+    return out
 
 
 def _paper_params(info: dict) -> dict[str, float]:
     return {f"paper_{k}": v for k, v in (info.get("paper") or {}).items() if v is not None}
 
 
-def _start_row_run(table: int, row: str, target: str, info: dict):
-    return mlflow.start_run(run_name=f"table{table}/{row}", nested=mlflow.active_run() is not None, tags=_tags(table, row, target, info))
+def row_run_name(table: int, row: str, target: str, seed: int) -> str:
+    return f"table{table}/{row} {target} seed{seed}"
+
+
+def _start_row_run(table: int, row: str, target: str, seed: int, info: dict):
+    return mlflow.start_run(
+        run_name=row_run_name(table, row, target, seed), nested=mlflow.active_run() is not None, tags=_tags(table, row, target, seed, info)
+    )
 
 
 def control_row(
@@ -73,9 +94,9 @@ def generate_row(
 ) -> tuple[dict, dict, dict, dict, object, str]:
     """The adaptation loop for one row, inside the row's own MLflow run (its per-epoch
     losses land there). Returns the loop's outputs and the run's id."""
-    with _start_row_run(table, row, target, info) as run:
+    with _start_row_run(table, row, target, seed, info) as run:
         rf = LifterCheckpoint.from_payload(lifter_baseline).config.receptive_field
-        mlflow.log_params({**_paper_params(info), "lifter_receptive_field": rf})
+        mlflow.log_params({**_paper_params(info), **flat_params(adapt_params, "adapt"), "lifter_receptive_field": rf})
         out = adapt_lifter(
             source_train, source_validation, target_train, lifter_baseline, lifter_control, adapt_params, ingest,
             target, seed, device, checkpoints, stage=f"ablation/table{table}/{row}",
@@ -92,11 +113,11 @@ def pretrain_row(
     return pretrain_lifter(source_train, source_validation, pretrain, target, seed, device, checkpoints, stage=f"ablation/table{table}/{row}/pretrain")
 
 
-def record_row(metrics: dict, target: str, info: dict, run_id: str | None = None, *, table: int, row: str) -> dict:
+def record_row(metrics: dict, target: str, seed: int, info: dict, run_id: str | None = None, *, table: int, row: str) -> dict:
     """Log the row's overall metrics into its MLflow run (a new one for rows without
     adaptation) and return the row's record (table, row, label, run id, measured, paper)."""
     if run_id is None:
-        with _start_row_run(table, row, target, info) as run:
+        with _start_row_run(table, row, target, seed, info) as run:
             mlflow.log_params(_paper_params(info))
             run_id = run.info.run_id
     with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):

@@ -26,7 +26,7 @@ def _bind(fn, **kwargs):
 def _row_nodes(table: int, row: str) -> list:
     if (table, row) in NO_ADAPTATION:
         rec = _bind(record_row, run_id=None, table=table, row=row)
-        return [node(rec, inputs=["metrics_baseline", "params:target", "params:row"], outputs="row_result", name="record_row")]
+        return [node(rec, inputs=["metrics_baseline", "params:target", "params:seed", "params:row"], outputs="row_result", name="record_row")]
     rec = _bind(record_row, table=table, row=row)
     nodes = [
         node(_bind(row_parameters, name="adapt"), inputs=["params:adapt", "params:overrides", "params:target"], outputs="row_adapt", name="configure_adapt"),
@@ -70,7 +70,7 @@ def _row_nodes(table: int, row: str) -> list:
             outputs="metrics_adapted",
             name="compute_metrics",
         ),
-        node(rec, inputs=["metrics_adapted", "params:target", "params:row", "row_run_id"], outputs="row_result", name="record_row"),
+        node(rec, inputs=["metrics_adapted", "params:target", "params:seed", "params:row", "row_run_id"], outputs="row_result", name="record_row"),
     ]
     return nodes
 
