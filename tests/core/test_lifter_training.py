@@ -204,3 +204,14 @@ def test_sequence_lifter_lifts_each_sequence_as_predict_does():
     assert served.input_example().shape == (1, 9, 17, 2)
     with pytest.raises(ValueError, match=r"expected \(B, T, 17, 2\)"):
         served(torch.zeros(14, 17, 2))
+
+
+def test_progress_shows_batches_inside_each_epoch(capsys):
+    train, val = _arrays([60], seed=1), _arrays([40], seed=2)
+    cfg = LifterConfig(filter_widths=(3,), channels=8, dropout=0.0)
+    tc = training.TrainConfig(epochs=1, batch_size=32, stride_min=1, stride_max=2, samples_per_epoch=100)
+    sampler = training.WindowSampler(train, 3, tc, seed=0)
+    assert sampler.batches_per_epoch() == 4 == len(list(sampler.epoch()))
+    training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "pretrain" in err and "epoch 0" in err and "/4" in err

@@ -104,6 +104,10 @@ class WindowSampler:
         self.rf, self.cfg = receptive_field, cfg
         self.rng = np.random.default_rng(seed)
 
+    def batches_per_epoch(self) -> int:
+        n = self.cfg.samples_per_epoch or len(self.centres)
+        return -(-n // self.cfg.batch_size)
+
     def epoch(self):
         """Yield ``(pose_2d (B, RF, 17, 2), pose_3d (B, 17, 3))`` batches for one epoch."""
         n = self.cfg.samples_per_epoch or len(self.centres)
@@ -189,7 +193,13 @@ def train_lifter(
         model_train.set_bn_momentum(cfg.bn_momentum_start * (cfg.bn_momentum_end / cfg.bn_momentum_start) ** frac)
         model_train.train()
         total, count = 0.0, 0
-        for x2d, x3d in sampler.epoch():
+        # per-batch progress inside the epoch bar (a paper-size epoch takes minutes),
+        # redrawn at most once a second
+        batches = tqdm(
+            sampler.epoch(), desc=f"epoch {epoch}", unit="batch", total=sampler.batches_per_epoch(), leave=False,
+            disable=not progress, mininterval=1.0,
+        )
+        for x2d, x3d in batches:
             x2d, x3d = x2d.to(device), x3d.to(device)
             loss = mpjpe_loss(model_train(x2d)[:, 0], x3d)
             optimiser.zero_grad(set_to_none=True)
