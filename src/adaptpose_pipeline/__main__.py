@@ -1,5 +1,6 @@
-"""adaptpose-pipeline file for ensuring the package is executable
-as `adaptpose-pipeline` and `python -m adaptpose_pipeline`
+"""``python -m adaptpose_pipeline`` = ``kedro run`` for this project (Kedro's run
+command, with its options). The named commands (``adaptpose run|predict|report``) are
+the console script ``adaptpose`` (``adaptpose_pipeline.command``).
 """
 import sys
 from pathlib import Path

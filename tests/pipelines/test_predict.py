@@ -125,7 +125,7 @@ def test_predicts_detector_json_end_to_end(predict_project, tiny_lifter, tmp_pat
     path.write_text(json.dumps(_detector_records(clip, low={"l_knee": range(10, 15)}, empty=(30,))))
     predict_project.run(
         "--pipeline=predict", "--params",
-        f"target={TARGET},predict.input={path},predict.model=baseline,predict.image_size={IMAGE[0]}x{IMAGE[1]}",
+        f"target={TARGET},predict.input={path},predict.model=baseline,predict.image_size={IMAGE[0]}x{IMAGE[1]},predict.bvh=true",
     )
     out = _outputs(predict_project)
     pose = out["npz"]["pose_3d"]
@@ -154,6 +154,8 @@ def test_predicts_detector_json_end_to_end(predict_project, tiny_lifter, tmp_pat
     np.testing.assert_allclose(table["r_wrist_z"], pose[:, 16, 2], atol=1e-5)
     assert table["l_knee_filled"].sum() == 6
     assert out["png"].stat().st_size > 10_000
+    (bvh_file,) = predict_project.path.glob(f"data/07_model_output/{TARGET}/predict/bvh/*/bvh/poses_3d.bvh")
+    assert bvh_file.read_text().startswith("HIERARCHY")
     # a tool run: in its own MLflow experiment, named for what it was
     import mlflow
 
@@ -162,6 +164,26 @@ def test_predicts_detector_json_end_to_end(predict_project, tiny_lifter, tmp_pat
     assert [r.info.run_name for r in client.search_runs([tools.experiment_id])][-1] == f"predict {TARGET} seed0"
     training = client.get_experiment_by_name(f"adaptpose/{TARGET}")
     assert training is None or not client.search_runs([training.experiment_id], "attributes.run_name LIKE 'predict%'")
+
+
+def test_adaptpose_command_predicts_through_the_kedro_session(predict_project):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "adaptpose"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=True)
+    assert all(cmd in out.stdout for cmd in ("run", "predict", "report"))
+    before = len(list(predict_project.path.glob(f"data/07_model_output/{TARGET}/predict/poses_3d.npz/*")))
+    subprocess.run(
+        [str(exe), "predict", str(COCO_FIXTURE), "--target", TARGET, "--model", "baseline", "--bvh", "-p", "predict.fps=30"],
+        cwd=predict_project.path, env=predict_project.env(), capture_output=True, text=True, check=True, timeout=300,
+    )
+    assert len(list(predict_project.path.glob(f"data/07_model_output/{TARGET}/predict/poses_3d.npz/*"))) == before + 1
+    bvh_file = sorted(predict_project.path.glob(f"data/07_model_output/{TARGET}/predict/bvh/*/bvh/poses_3d.bvh"))[-1]
+    assert "Frame Time: 0.033333" in bvh_file.read_text()
+    bad = subprocess.run([str(exe), "run", "-p", "seed"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected key=value" in bad.stderr
 
 
 def test_predicts_the_shipped_coco_fixture(predict_project, tiny_lifter):
@@ -196,7 +218,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
     assert set(project.files("data")) == before
 
 
-PARAMS = {"input": None, "format": "auto", "model": "baseline", "image_size": None, "min_score": 0.3, "plot_frames": 4}
+PARAMS = {"input": None, "format": "auto", "model": "baseline", "image_size": None, "min_score": 0.3, "plot_frames": 4, "bvh": False, "fps": 25.0}
 INGEST = {"targets": {TARGET: {"normalisation": "screen", **{r: {"dataset": "h36m"} for r in ("source_train", "source_validation", "target_train", "target_test")}}}}
 
 
@@ -209,12 +231,28 @@ INGEST = {"targets": {TARGET: {"normalisation": "screen", **{r: {"dataset": "h36
         ("image_size", "1920 by 1080", "predict.image_size"),
         ("min_score", 1.5, "predict.min_score"),
         ("plot_frames", 0, "predict.plot_frames"),
+        ("bvh", "yes", "predict.bvh"),
+        ("fps", 0, "predict.fps"),
         ("input", "", "predict.input"),
     ],
 )
 def test_bad_predict_parameters_name_the_key(key, value, match):
     with pytest.raises(ValueError, match=match):
         check_predict_params({**PARAMS, key: value})
+
+
+def test_predicted_bvh_round_trips_to_the_lifted_joints():
+    from adaptpose_pipeline.core import bvh
+    from adaptpose_pipeline.pipelines.predict.nodes import predicted_bvh
+
+    clip = synthesise_clip("walk", 20, 25.0, seed=2, image_size=IMAGE)
+    pose = (clip["joints_cam"] - clip["joints_cam"][:, :1]).astype(np.float32)
+    assert predicted_bvh({"pose_3d": pose}, PARAMS) == {}
+    (name, text), = predicted_bvh({"pose_3d": pose}, {**PARAMS, "bvh": True, "fps": 50}).items()
+    read = bvh.parse_bvh(text, name)
+    assert name == "poses_3d.bvh" and read.num_frames == 20 and read.frame_time == pytest.approx(0.02)
+    err = np.linalg.norm(bvh.forward_kinematics(read) - bvh.from_camera(pose), axis=-1)
+    assert err.max() < 0.015, f"{err.max() * 1000:.1f} mm"
 
 
 def test_predict_parameters_and_the_model_check(tiny_lifter, tmp_path):

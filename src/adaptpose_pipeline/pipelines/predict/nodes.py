@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from adaptpose_pipeline.core import bvh
 from adaptpose_pipeline.core.camera import normalise_pixels
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device
@@ -35,7 +36,7 @@ from adaptpose_pipeline.reporting.prediction import pick_rows, predicted_skeleto
 
 log = logging.getLogger(__name__)
 MODELS = ("baseline", "adapted")
-PREDICT_KEYS = ("input", "format", "model", "image_size", "min_score", "plot_frames")
+PREDICT_KEYS = ("input", "format", "model", "image_size", "min_score", "plot_frames", "bvh", "fps")
 OUTPUT_FRAME = "camera: x right, y down, z forward (m); root-relative, the hip at 0"
 
 
@@ -77,6 +78,11 @@ def check_predict_params(predict: dict) -> dict:
     frames = predict["plot_frames"]
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
         raise ValueError(f"predict.plot_frames: expected a positive integer, got {frames!r}")
+    if not isinstance(predict["bvh"], bool):
+        raise ValueError(f"predict.bvh: expected true or false, got {predict['bvh']!r}")
+    fps = predict["fps"]
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        raise ValueError(f"predict.fps: expected a positive number (frames per second of the input), got {fps!r}")
     return {**predict, "image_size": _image_size(predict["image_size"])}
 
 
@@ -202,6 +208,22 @@ def poses_table(predicted: dict) -> pd.DataFrame:
     for j, name in enumerate(H36M17_JOINTS):
         columns[f"{name}_filled"] = filled[:, j].astype(np.int8)
     return pd.DataFrame(columns)
+
+
+BVH_NAME = "poses_3d.bvh"
+
+
+def predicted_bvh(predicted: dict, predict: dict) -> dict[str, str]:
+    """With ``predict.bvh``: the lifted sequence as ``poses_3d.bvh`` (y up, metres, the
+    root at the origin, ``predict.fps``), written by the same fitter as the export
+    pipeline's; for Blender or MotionBuilder. Without: nothing (an empty folder)."""
+    params = check_predict_params(predict)
+    if not params["bvh"]:
+        log.info("predict.bvh is false: no BVH written (--params predict.bvh=true to get one)")
+        return {}
+    motion = bvh.fit_bvh(bvh.from_camera(predicted["pose_3d"]), H36M17, float(params["fps"]))
+    log.info("predict: %d frames written as %s at %s fps", motion.num_frames, BVH_NAME, params["fps"])
+    return {BVH_NAME: bvh.to_text(motion)}
 
 
 def plot_predicted_poses(predicted: dict, predict: dict) -> Figure:

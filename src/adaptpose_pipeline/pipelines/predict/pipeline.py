@@ -4,6 +4,7 @@ from adaptpose_pipeline.pipelines.predict.nodes import (
     lift_keypoints,
     plot_predicted_poses,
     poses_table,
+    predicted_bvh,
     predict_report,
     read_user_keypoints,
 )
@@ -21,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(predict_report, inputs=["user_keypoints", "predict_lifting", "params:predict"], outputs="predict_report", name="predict_report"),
             node(poses_table, inputs="predicted_poses", outputs="predicted_poses_table", name="tabulate_predicted_poses"),
+            node(predicted_bvh, inputs=["predicted_poses", "params:predict"], outputs="predicted_poses_bvh", name="write_predicted_bvh"),
             node(plot_predicted_poses, inputs=["predicted_poses", "params:predict"], outputs="predict_skeletons", name="plot_predicted_poses"),
         ],
         tags=["predict"],

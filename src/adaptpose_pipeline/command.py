@@ -1,0 +1,111 @@
+"""The ``adaptpose`` command: the project's usual runs, through a Kedro session.
+
+``adaptpose run``, ``adaptpose predict`` and ``adaptpose report`` do what the matching
+``kedro run --pipeline=... --params ...`` commands do (same hooks, MLflow runs and
+catalog), with named options instead of Kedro's parameter syntax. Run it from the
+project folder (the one holding ``pyproject.toml``), as ``kedro`` is.
+
+(Not ``cli.py``: Kedro reads a package's ``cli.py`` as extra ``kedro`` commands.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """``("adapt.train.epochs=2", "seed=1")`` -> nested, typed parameters, as ``kedro run
+    --params`` reads them."""
+    from omegaconf import OmegaConf
+
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r}: expected key=value (e.g. adapt.train.epochs=2)", param_hint="--param")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(list(pairs))) if pairs else {}
+
+
+def run_pipeline(pipeline: str, params: dict, env: str | None = None, namespaces: tuple[str, ...] = ()) -> None:
+    """One ``kedro run`` in this process: the project found from the current folder."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from adaptpose_pipeline.settings import PROJECT_ROOT
+
+    root = Path.cwd() if (Path.cwd() / "pyproject.toml").is_file() else PROJECT_ROOT
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env=env, runtime_params=params) as session:
+        session.run(pipeline_names=[pipeline], namespaces=list(namespaces) or None)
+
+
+def _common(target: str | None, seed: int | None, pairs: tuple[str, ...]) -> dict:
+    params = parse_params(pairs)
+    if target is not None:
+        params["target"] = target
+    if seed is not None:
+        params["seed"] = seed
+    return params
+
+
+TARGET = click.option("--target", "-t", default=None, help="3dhp, 3dpw, ski or h36m (default: globals.yml's default_target)")
+SEED = click.option("--seed", type=int, default=None, help="seed of every random draw (default 0)")
+ENV = click.option("--env", "-e", default=None, help="Kedro environment, e.g. paper (default: local)")
+PARAM = click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE", help="any parameter, repeatable: -p adapt.train.epochs=2")
+
+
+@click.group(context_settings=CONTEXT)
+def main() -> None:
+    """AdaptPose as a Kedro project: adapt a 3D pose lifter to a new dataset.
+
+    \b
+    adaptpose run --target ski                 # ingest -> pretrain -> evaluate -> adapt
+    adaptpose run --pipeline adapt -t 3dhp -p adapt.train.epochs=8
+    adaptpose predict keypoints.json -t 3dhp --bvh
+    adaptpose report -t 3dhp
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--pipeline", default="chain", show_default=True, help="standin, ingest, pretrain, evaluate, adapt, chain, ablation, export, ...")
+@TARGET
+@SEED
+@ENV
+@PARAM
+@click.option("--namespaces", default="", help="only these namespaces, comma-separated (ablation: table5,table6)")
+def run(pipeline: str, target: str | None, seed: int | None, env: str | None, pairs: tuple[str, ...], namespaces: str) -> None:
+    """Run one pipeline (default: the whole chain for the target)."""
+    run_pipeline(pipeline, _common(target, seed, pairs), env, tuple(n for n in namespaces.split(",") if n))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("keypoints", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@TARGET
+@click.option("--model", type=click.Choice(["adapted", "baseline"]), default="adapted", show_default=True, help="which of the target's lifters")
+@click.option("--image-size", default=None, metavar="WxH", help="image size in pixels, when the file gives none (e.g. 1920x1080)")
+@click.option("--bvh/--no-bvh", default=False, help="also write the prediction as a BVH file (Blender, MotionBuilder)")
+@ENV
+@PARAM
+def predict(keypoints: Path, target: str | None, model: str, image_size: str | None, bvh: bool, env: str | None, pairs: tuple[str, ...]) -> None:
+    """Lift a file of 2D keypoints (COCO JSON, CSV or .npy/.npz) to 3D."""
+    params = _common(target, None, pairs)
+    params.setdefault("predict", {}).update({"input": str(keypoints.resolve()), "model": model, "bvh": bvh})
+    if image_size is not None:
+        params["predict"]["image_size"] = image_size
+    run_pipeline("predict", params, env)
+
+
+@main.command(context_settings=CONTEXT)
+@TARGET
+@ENV
+@PARAM
+def report(target: str | None, env: str | None, pairs: tuple[str, ...]) -> None:
+    """The ablation tables beside the paper's, from the MLflow runs of the ablation pipeline."""
+    run_pipeline("report", _common(target, None, pairs), env)
+
+
+if __name__ == "__main__":
+    main()
