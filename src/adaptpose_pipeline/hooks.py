@@ -351,25 +351,5 @@ class ManifestHook:
             if mlflow.active_run() is not None:
                 mlflow.set_tags({f"data_kind.{ds}": kind for ds, kind in kinds.items()})
                 mlflow.log_dict(manifest, "manifest.json")
-                for name in sorted(self._saved):
-                    path = mf.dataset_path(catalog.get(name)) if name in catalog else None
-                    if _is_report(path, self._project):
-                        try:
-                            mlflow.log_artifact(str(path), artifact_path=f"reporting/{name}")
-                        except Exception as exc:  # one failure must not hide the other reports
-                            logging.getLogger(__name__).warning("%s not logged to MLflow: %s", path, exc)
         except Exception as exc:  # the files on disk are what counts
             logging.getLogger(__name__).warning("manifest not logged to MLflow: %s", exc)
-
-
-REPORT_SUFFIXES = (".png", ".md", ".csv", ".json", ".html")
-
-
-def _is_report(path: Path | None, project: Path) -> bool:
-    """A saved figure or table under ``data/08_reporting`` (logged to MLflow too)."""
-    if path is None or not path.is_file() or path.suffix not in REPORT_SUFFIXES:
-        return False
-    try:
-        return path.resolve().relative_to((project / "data" / "08_reporting").resolve()).parts[0] != "manifests"
-    except ValueError:
-        return False

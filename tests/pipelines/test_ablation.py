@@ -48,7 +48,7 @@ def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standi
         r for r in client.search_runs([exp.experiment_id]) if r.info.run_name == "report 3dhp seed0"
     ]
     artifacts = {a.path for a in client.list_artifacts(report_run[0].info.run_id, "report")}
-    assert {"report/ablation.md", "report/ablation.csv", "report/ablation.png"} <= artifacts
+    assert {"report/report.md", "report/report.csv", "report/report.png"} <= artifacts  # the catalog's artifact entries
 
 
 def test_report_without_ablation_runs_says_what_to_run(project):

@@ -77,6 +77,8 @@ def _check_registered_model(p, client, run, metrics):
     assert float(version.tags["mpjpe"]) == pytest.approx(metrics["overall"]["mpjpe"], rel=1e-5)
     logged = {m.name for m in client.search_logged_models(experiment_ids=[run.info.experiment_id])}
     assert {"lifter_adapted"} <= logged
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "models")}
+    assert {"models/generator.pt", "models/discriminators.pt"} <= artifacts
     # the served model lifts as the predict pipeline does, on the same normalised 2D
     p.run("--pipeline=predict", "--params", f"target=3dhp,predict.input={COCO_FIXTURE},predict.model=adapted")
     (npz,) = p.path.glob("data/07_model_output/3dhp/predict/poses_3d.npz/*/poses_3d.npz")

@@ -278,3 +278,44 @@ class MlflowLifterModelDataset(_lifter_model_dataset_base()):
             client = MlflowClient()
             for key, value in metrics.items():
                 client.set_model_version_tag(self._save_args["registered_model_name"], str(version), key, f"{value:.6g}")
+
+
+def _artifact_dataset_base():
+    from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+
+    return MlflowArtifactDataset
+
+
+class MlflowVersionedArtifactDataset(_artifact_dataset_base()):
+    """kedro-mlflow's ``MlflowArtifactDataset`` around a versioned dataset: each save
+    writes the local version and logs that file to the run's artifacts
+    (``artifact_path``).
+
+    Write ``versioned: true`` on this entry, not on the inner ``dataset``: Kedro then
+    hands over the run's load and save versions, and the inner dataset is built with
+    them. (kedro-mlflow builds the inner dataset without them, so a versioned inner
+    dataset picks its own timestamp, and Kedro refuses a catalog whose versioned
+    datasets disagree on the save version.)
+    """
+
+    def __new__(cls, dataset: dict, run_id: str | None = None, artifact_path: str | None = None,
+                credentials: dict | None = None, metadata: dict | None = None, version: Version | None = None):
+        from kedro_mlflow.io.artifacts import mlflow_artifact_dataset as kedro_mlflow_artifacts
+
+        if not isinstance(dataset, dict):
+            raise DatasetError(f"{cls.__name__}: 'dataset' must be a mapping with a 'type', got {dataset!r}")
+        if "versioned" in dataset:
+            raise DatasetError(f"{cls.__name__}: put 'versioned: true' on the entry itself, not in its 'dataset' ({dataset.get('type')})")
+        if version is None:
+            return super().__new__(cls, dataset=dataset, run_id=run_id, artifact_path=artifact_path, credentials=credentials, metadata=metadata)
+        parse = kedro_mlflow_artifacts.parse_dataset_definition
+        # kedro-mlflow parses the inner definition with Kedro's parser and no versions:
+        # for the duration of this call, that parser gets the run's versions
+        kedro_mlflow_artifacts.parse_dataset_definition = lambda config: parse(config, version.load, version.save)
+        try:
+            return super().__new__(
+                cls, dataset={**dataset, "versioned": True}, run_id=run_id, artifact_path=artifact_path,
+                credentials=credentials, metadata=metadata,
+            )
+        finally:
+            kedro_mlflow_artifacts.parse_dataset_definition = parse

@@ -63,13 +63,7 @@ def collect_rows(target: str) -> pd.DataFrame:
     df = pd.DataFrame(lines)
     df["_order"] = [order.get((t, r), len(order)) for t, r in zip(df["table"], df["row"])]
     df = df.sort_values("_order").drop(columns="_order").reset_index(drop=True)
-    _log_artifact(lambda: mlflow.log_text(df.to_csv(index=False), "report/ablation.csv"))
     return df
-
-
-def _log_artifact(log) -> None:
-    if mlflow.active_run() is not None:
-        log()
 
 
 def _ordering(df: pd.DataFrame, metric: str) -> str:
@@ -117,9 +111,7 @@ def ablation_markdown(rows: pd.DataFrame, target: str) -> str:
                    "check that they share settings and seed before comparing them.")
         out.append("")
     out.append("Measured rows are the newest finished MLflow run with metrics of each (table, row); run ids in the CSV.")
-    text = "\n".join(out) + "\n"
-    _log_artifact(lambda: mlflow.log_text(text, "report/ablation.md"))
-    return text
+    return "\n".join(out) + "\n"
 
 
 def ablation_plot(rows: pd.DataFrame, target: str) -> plt.Figure:
@@ -136,5 +128,4 @@ def ablation_plot(rows: pd.DataFrame, target: str) -> plt.Figure:
         ax.set_ylabel("MPJPE (mm)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    _log_artifact(lambda: mlflow.log_figure(fig, "report/ablation.png"))
     return fig
