@@ -121,7 +121,9 @@ def prepare(project: common.TempProject, args, extra: str) -> None:
 
 
 def run_rows(args, tables: list[str], rows_of: dict[str, tuple[str, ...]], extra: str) -> tuple[dict, list[dict]]:
-    """Run the chain and every distinct row per seed; seed -> table -> row -> MPJPE."""
+    """Run the chain and every distinct row per seed; seed -> table -> row -> MPJPE.
+    Each run's record also says whether the label-free guard fell back to the control
+    (``fallback``; its MPJPE is then the control's) and the control's MPJPE."""
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     runs: list[dict] = []
     with common.TempProject(keep=args.keep) as project:
@@ -131,7 +133,7 @@ def run_rows(args, tables: list[str], rows_of: dict[str, tuple[str, ...]], extra
             project.kedro("--pipeline=chain", params=base)
             _, baseline = project.newest_json(f"data/08_reporting/{args.target}/metrics_baseline.json")
             _, chain = project.newest_json(f"data/08_reporting/{args.target}/metrics_adapted.json")
-            runs.append({"seed": seed, "row": "chain", "overrides": "conf/base", "mpjpe": chain["overall"]["mpjpe"]})
+            runs.append({"seed": seed, "row": "chain", "overrides": "conf/base", "mpjpe": chain["overall"]["mpjpe"], **guard_of(chain)})
             done: dict[str, tuple[str, float]] = {}  # overrides -> (version, MPJPE)
             per_seed[seed] = {}
             for table in tables:
@@ -147,11 +149,32 @@ def run_rows(args, tables: list[str], rows_of: dict[str, tuple[str, ...]], extra
                             if any(version == v for v, _ in done.values()):
                                 raise RuntimeError(f"row {row}: the adapt run wrote no new metrics_adapted.json")
                             done[key] = (version, metrics["overall"]["mpjpe"])
-                            runs.append({"seed": seed, "row": row, "overrides": ov, "mpjpe": done[key][1], "seconds": rec.seconds})
-                            print(f"    seed {seed} table {table} {row}: MPJPE {done[key][1]:.1f} mm", flush=True)
+                            guard = guard_of(metrics)
+                            runs.append({"seed": seed, "row": row, "overrides": ov, "mpjpe": done[key][1], "seconds": rec.seconds, **guard})
+                            print(f"    seed {seed} table {table} {row}: MPJPE {done[key][1]:.1f} mm"
+                                  + (" (the guard fell back to the control)" if guard["fallback"] else ""), flush=True)
                         mpjpe = done[key][1]
                     per_seed[seed].setdefault(table, {})[row] = mpjpe
     return per_seed, runs
+
+
+def guard_of(metrics: dict) -> dict:
+    """The guard's decision in an adapted metrics file, and the control's MPJPE."""
+    gain = (metrics.get("gain_vs_control") or {}).get("mpjpe")
+    return {
+        "fallback": metrics.get("fallback"), "selected_epoch": metrics.get("selected_epoch"),
+        "control_mpjpe": None if gain is None else metrics["overall"]["mpjpe"] + gain,
+    }
+
+
+def fallbacks(runs: list[dict], table: str, row: str) -> str:
+    """``k/n``: of the row's runs over seeds, how many fell back to the control ('-': not recorded)."""
+    ov = overrides(table, row)
+    if ov is None:
+        return "-"
+    mine = [r for r in runs if isinstance(r.get("overrides"), dict) and common.join_params(r["overrides"]) == common.join_params(ov)]
+    known = [r["fallback"] for r in mine if r.get("fallback") is not None]
+    return f"{sum(known)}/{len(known)}" if known else "-"
 
 
 def run_pipeline(args, tables: list[str], extra: str) -> tuple[dict, list[dict]]:
@@ -237,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             if values:
                 label, ov = TABLES[table][row]
                 table_rows.append([table, row, label, "-" if ov is None else (common.join_params(ov) or "(none)"),
-                                   len(values), common.pm(values)])
+                                   len(values), common.pm(values), fallbacks(runs, table, row)])
     goals = check_orderings(per_seed, tables)
     rec = common.record(
         NAME, f"Ablation orderings ({args.target}{', devbench real motion' if args.data is not None else ''})",
@@ -247,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                   "data": "stand-ins" if args.data is None else "devbench (real motion; protocol of benchmarks.devbench)"},
         results={"per_seed": {str(s): v for s, v in per_seed.items()}, "runs": runs},
         tables=[{"title": "MPJPE in mm (mean ± std over seeds) on the target's test split",
-                 "columns": ["table", "row", "label", "overrides of the full method", "seeds", "MPJPE"], "rows": table_rows}],
+                 "columns": ["table", "row", "label", "overrides of the full method", "seeds", "MPJPE", "guard fell back"], "rows": table_rows}],
         goals=goals,
         notes=[f"Full method: {common.join_params(FULL)}; every other setting as conf/base."
                + ("" if args.from_mlflow or args.via_pipeline else " Rows with identical overrides share one adapt run."),

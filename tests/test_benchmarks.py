@@ -115,6 +115,17 @@ def test_ablation_rows_and_orderings():
     assert goal["met"] is None and "BG2" in goal["detail"]
 
 
+def test_ablation_records_the_guards_decision_per_row():
+    metrics = {"overall": {"mpjpe": 100.0}, "gain_vs_control": {"mpjpe": 4.0}, "fallback": False, "selected_epoch": 3}
+    assert ablation.guard_of(metrics) == {"fallback": False, "selected_epoch": 3, "control_mpjpe": 104.0}
+    bg1 = ablation.overrides("6", "BG1")
+    runs = [{"seed": 0, "row": "BG1", "overrides": bg1, "fallback": True}, {"seed": 1, "row": "BG1", "overrides": bg1, "fallback": False},
+            {"seed": 0, "row": "full", "overrides": ablation.overrides("5", "full"), "fallback": False}]
+    assert ablation.fallbacks(runs, "6", "BG1") == "1/2"
+    assert ablation.fallbacks(runs, "6", "BG3") == "0/1"  # the full method's shared run
+    assert ablation.fallbacks(runs, "5", "baseline") == "-"
+
+
 def test_ablation_rows_are_the_ablation_pipelines_rows():
     from adaptpose_pipeline.pipelines.ablation.nodes import TABLES
 
