@@ -66,9 +66,9 @@ def test_mlflow_metric_names_per_model():
 def test_evaluation_nodes_for_the_adapted_lifter():
     pipe = evaluation_nodes("adapted")
     assert pipe.inputs() == {"lifter_adapted", "target_test_arrays", "params:device", "params:evaluate", "params:target", "params:ingest"}
-    assert pipe.all_outputs() == {"predictions_adapted", "metrics_adapted", "eval_per_joint_adapted", "eval_pck_adapted", "eval_skeletons_adapted", "eval_mlflow_metrics_adapted"}
+    assert pipe.all_outputs() == {"predictions_adapted", "metrics_adapted", "eval_per_joint_adapted", "eval_per_joint_interactive_adapted", "eval_pck_adapted", "eval_skeletons_adapted", "eval_mlflow_metrics_adapted"}
     assert {n.name for n in pipe.nodes} == {
-        f"{step}_adapted" for step in ("lift_target_test", "compute_metrics", "plot_per_joint", "plot_pck", "plot_skeletons", "log_metrics")
+        f"{step}_adapted" for step in ("lift_target_test", "compute_metrics", "plot_per_joint", "plot_per_joint_interactive", "plot_pck", "plot_skeletons", "log_metrics")
     }
     with pytest.raises(ValueError, match="model must be one of"):
         evaluation_nodes("finetuned")

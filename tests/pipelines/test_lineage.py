@@ -4,6 +4,7 @@ names, tags, types and modular pipelines; edges from input to output)."""
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,7 @@ def viz_build(tmp_path_factory):
     project = make_project(tmp_path_factory.mktemp("viz"))
     env = project.env() | {"KEDRO_DISABLE_TELEMETRY": "true"}
     out = subprocess.run(
-        [str(KEDRO), "viz", "build"], cwd=project.path, env=env, capture_output=True, text=True, timeout=300
+        [str(KEDRO), "viz", "build", "--include-previews"], cwd=project.path, env=env, capture_output=True, text=True, timeout=300
     )
     api = project.path / "build" / "api"
     # kedro viz can print an error and still exit 0: check what it wrote.
@@ -141,3 +142,31 @@ def test_namespaced_pipelines_show_as_collapsible_groups(viz_build):
             parent = ".".join(parts[: depth - 1]) or "__root__"
             assert group in groups and g.nodes[group]["type"] == "modularPipeline", group
             assert {"id": group, "type": "modularPipeline"} in groups[parent]["children"], (parent, group)
+
+
+def test_every_dataset_has_a_layer_and_the_layers_have_no_cycle(viz_build):
+    for pipeline in ("chain", "ablation", "predict"):
+        g = _graph(viz_build, pipeline)
+        # kedro-viz orders the layers only when they form no cycle (else it drops them)
+        layers = g.api["layers"]
+        assert set(layers) >= {"raw", "model_input", "models", "reporting"}, (pipeline, layers)
+        if pipeline == "chain":
+            order = [layers.index(x) for x in ("raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting")]
+            assert order == sorted(order), layers
+        # every dataset the catalog declares has a layer (memory datasets between nodes do not)
+        declared = [n for n in g.nodes.values() if n["type"] == "data" and n.get("dataset_type") != "io.memory_dataset.MemoryDataset"]
+        assert declared and all(n.get("layer") for n in declared), [n["name"] for n in declared if not n.get("layer")]
+
+
+def test_interactive_figures_are_plotly_previews(viz_build):
+    wanted = {"pretrain_curves_interactive", "adapt_curves_interactive", "generated_keypoints_interactive",
+              "eval_per_joint_interactive_adapted", "predict_skeleton_viewer"}
+    found = {}
+    for path in (viz_build / "nodes").iterdir():
+        meta = json.loads(path.read_text())
+        if meta.get("preview_type") == "PlotlyPreview":
+            found[meta["filepath"]] = meta
+    names = {Path(f).stem for f in found}
+    assert {"pretrain_curves", "adapt_curves", "generated_keypoints", "per_joint_adapted", "skeletons_3d"} <= names, sorted(names)
+    assert all(meta["type"].endswith("JSONDataset") for meta in found.values())
+    assert wanted <= {n["name"] for p in ("chain", "predict") for n in _graph(viz_build, p).nodes.values()}

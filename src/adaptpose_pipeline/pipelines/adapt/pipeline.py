@@ -11,7 +11,7 @@ from adaptpose_pipeline.pipelines.adapt.nodes import (
 )
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics, serving_lifter
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
-from adaptpose_pipeline.reporting import motion_plots
+from adaptpose_pipeline.reporting import interactive, motion_plots
 
 
 def control_nodes() -> Pipeline:
@@ -44,6 +44,16 @@ def adaptation_nodes() -> Pipeline:
             ),
             node(select_samples, inputs="generated_motions", outputs="selected_motions", name="select_samples"),
             node(plot_adapt_curves, inputs="adapt_history", outputs="adapt_curves", name="plot_adapt_curves"),
+            node(
+                update_wrapper(partial(interactive.training_curves, title="Adaptation, per epoch"), interactive.training_curves),
+                inputs="adapt_history", outputs="adapt_curves_interactive", name="plot_adapt_curves_interactive",
+            ),
+            node(
+                interactive.keypoint_distributions,
+                inputs=["source_train_arrays", "target_train_arrays", "generated_motions"],
+                outputs="generated_keypoints_interactive",
+                name="plot_generated_keypoints_interactive",
+            ),
             node(
                 motion_plots.plot_keypoint_distributions,
                 inputs=["source_train_arrays", "target_train_arrays", "generated_motions"],

@@ -9,7 +9,7 @@ from adaptpose_pipeline.pipelines.evaluate.nodes import (
     plot_skeletons,
     predict_target_test,
 )
-from adaptpose_pipeline.reporting import plots
+from adaptpose_pipeline.reporting import interactive, plots
 
 
 def evaluation_nodes(model: str) -> Pipeline:
@@ -34,6 +34,10 @@ def evaluation_nodes(model: str) -> Pipeline:
                 name=f"compute_metrics_{model}",
             ),
             node(plots.per_joint_errors, inputs=metrics, outputs=f"eval_per_joint_{model}", name=f"plot_per_joint_{model}"),
+            node(
+                interactive.per_joint_errors, inputs=metrics, outputs=f"eval_per_joint_interactive_{model}",
+                name=f"plot_per_joint_interactive_{model}",
+            ),
             node(plots.pck_curve, inputs=metrics, outputs=f"eval_pck_{model}", name=f"plot_pck_{model}"),
             node(
                 plot_skeletons,

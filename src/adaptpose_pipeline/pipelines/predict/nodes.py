@@ -210,6 +210,13 @@ def poses_table(predicted: dict) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def skeleton_viewer(predicted: dict, predict: dict):
+    """The lifted sequence as an interactive 3D skeleton with a frame slider."""
+    from adaptpose_pipeline.reporting import interactive
+
+    return interactive.skeleton_viewer(predicted["pose_3d"], title=f"{predict.get('input')}: lifted 3D poses")
+
+
 BVH_NAME = "poses_3d.bvh"
 
 

@@ -5,6 +5,7 @@ from adaptpose_pipeline.pipelines.predict.nodes import (
     plot_predicted_poses,
     poses_table,
     predicted_bvh,
+    skeleton_viewer,
     predict_report,
     read_user_keypoints,
 )
@@ -22,6 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(predict_report, inputs=["user_keypoints", "predict_lifting", "params:predict"], outputs="predict_report", name="predict_report"),
             node(poses_table, inputs="predicted_poses", outputs="predicted_poses_table", name="tabulate_predicted_poses"),
+            node(skeleton_viewer, inputs=["predicted_poses", "params:predict"], outputs="predict_skeleton_viewer", name="view_predicted_skeletons"),
             node(predicted_bvh, inputs=["predicted_poses", "params:predict"], outputs="predicted_poses_bvh", name="write_predicted_bvh"),
             node(plot_predicted_poses, inputs=["predicted_poses", "params:predict"], outputs="predict_skeletons", name="plot_predicted_poses"),
         ],

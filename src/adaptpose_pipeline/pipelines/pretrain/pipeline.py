@@ -1,4 +1,8 @@
+from functools import partial, update_wrapper
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from adaptpose_pipeline.reporting import interactive
 
 from adaptpose_pipeline.pipelines.evaluate.nodes import serving_lifter
 from adaptpose_pipeline.pipelines.pretrain.nodes import plot_pretrain_curves, pretrain_lifter
@@ -14,6 +18,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="pretrain_lifter",
             ),
             node(plot_pretrain_curves, inputs="pretrain_history", outputs="pretrain_curves", name="plot_pretrain_curves"),
+            node(
+                update_wrapper(partial(interactive.training_curves, title="Baseline lifter pretraining"), interactive.training_curves),
+                inputs="pretrain_history", outputs="pretrain_curves_interactive", name="plot_pretrain_curves_interactive",
+            ),
             node(serving_lifter, inputs="lifter_baseline", outputs="lifter_baseline_model", name="log_baseline_lifter_model"),
         ],
         tags=["pretrain"],
