@@ -143,3 +143,22 @@ def test_flat_params_of_a_row():
     assert flat_params({"generator": {"bone_generation": "bg1", "hidden": 32}, "selection": {"enabled": False}, "w": [1, 2]}, "adapt") == {
         "adapt.generator.bone_generation": "bg1", "adapt.generator.hidden": "32", "adapt.selection.enabled": "False", "adapt.w": "[1, 2]",
     }
+
+
+def test_run_naming_hook_switches_the_experiment_for_tools_and_back():
+    from types import SimpleNamespace
+
+    from adaptpose_pipeline.hooks import RunNamingHook
+
+    switched = []
+    config = SimpleNamespace(tracking=SimpleNamespace(run=SimpleNamespace(name=None), experiment=SimpleNamespace(name="adaptpose/3dhp")))
+    config._set_experiment = lambda: switched.append(config.tracking.experiment.name)
+    hook = RunNamingHook()
+    hook.after_context_created(SimpleNamespace(mlflow=config, params={"target": "3dhp", "seed": 1}))
+    hook.before_pipeline_run({"pipeline_names": ["predict"]}, None, None)
+    assert config.tracking.run.name == "predict 3dhp seed1" and config.tracking.experiment.name == "adaptpose/tools"
+    hook.before_pipeline_run({"pipeline_names": ["chain"]}, None, None)
+    assert config.tracking.run.name == "chain 3dhp seed1" and config.tracking.experiment.name == "adaptpose/3dhp"
+    assert switched == ["adaptpose/tools", "adaptpose/3dhp"]
+    hook.before_pipeline_run({"pipeline_name": "adapt"}, None, None)  # kedro's older key
+    assert config.tracking.run.name == "adapt 3dhp seed1" and switched == ["adaptpose/tools", "adaptpose/3dhp"]

@@ -231,10 +231,11 @@ class RunNamingHook:
 
     def __init__(self) -> None:
         self._context = None
+        self._experiment: str | None = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._context = context
+        self._context, self._experiment = context, None
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow starts the run
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
@@ -246,8 +247,11 @@ class RunNamingHook:
             names = [names]
         params = self._context.params
         config.tracking.run.name = run_name(list(names), params.get("target"), params.get("seed"))
-        if all(n in TOOL_PIPELINES for n in names) and config.tracking.experiment.name != TOOLS_EXPERIMENT:
-            config.tracking.experiment.name = TOOLS_EXPERIMENT
+        if self._experiment is None:
+            self._experiment = config.tracking.experiment.name  # the configured one (mlflow.yml)
+        wanted = TOOLS_EXPERIMENT if all(n in TOOL_PIPELINES for n in names) else self._experiment
+        if config.tracking.experiment.name != wanted:  # a session that runs more than one pipeline
+            config.tracking.experiment.name = wanted
             config._set_experiment()
 
 
