@@ -99,3 +99,24 @@ def test_lifter_model_dataset_logs_a_signature_of_any_length_only_inside_a_track
     assert kwargs["input_example"].shape == (1, 3, 17, 2)
     assert [spec.shape for spec in kwargs["signature"].inputs.inputs] == [(-1, -1, 17, 2)]
     assert [spec.shape for spec in kwargs["signature"].outputs.inputs] == [(-1, -1, 17, 3)]
+
+
+def test_versioned_artifact_dataset_saves_the_runs_version_and_logs_it(tmp_path):
+    import mlflow
+
+    from adaptpose_pipeline.datasets.kedro_io import MlflowVersionedArtifactDataset
+
+    inner = {"type": "adaptpose_pipeline.datasets.kedro_io.NpzDataset", "filepath": str(tmp_path / "a.npz")}
+    with pytest.raises(DatasetError, match="put 'versioned: true' on the entry itself"):
+        MlflowVersionedArtifactDataset(dataset={**inner, "versioned": True})
+    ds = MlflowVersionedArtifactDataset(dataset=inner, artifact_path="reporting/a", version=Version(None, "2026-01-01T00.00.00.000Z"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    try:
+        with mlflow.start_run() as run:
+            ds.save({"x": np.arange(3)})
+        client = mlflow.MlflowClient()
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "reporting/a")] == ["reporting/a/a.npz"]
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert (tmp_path / "a.npz" / "2026-01-01T00.00.00.000Z" / "a.npz").is_file()  # the run's save version, not its own
+    np.testing.assert_array_equal(ds.load()["x"], np.arange(3))

@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 from kedro.io.core import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
+from kedro_mlflow.io.artifacts import MlflowArtifactDataset
+from kedro_mlflow.io.artifacts import mlflow_artifact_dataset as kedro_mlflow_artifacts
+from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
 from adaptpose_pipeline.datasets import native
 from adaptpose_pipeline.datasets.common import recording_opened
@@ -224,15 +227,7 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
         return {"path": str(self._path), "dataset": self._dataset, "load_args": self._load_args}
 
 
-def _lifter_model_dataset_base():
-    # kedro-mlflow is imported here, not at the top: the readers above must stay usable
-    # without it (tests and tools that read datasets only)
-    from kedro_mlflow.io.models import MlflowModelTrackingDataset
-
-    return MlflowModelTrackingDataset
-
-
-class MlflowLifterModelDataset(_lifter_model_dataset_base()):
+class MlflowLifterModelDataset(MlflowModelTrackingDataset):
     """A lifter logged to the run's MLflow run with ``mlflow.pytorch``, with an input
     example and a signature, optionally registered (``save_args.registered_model_name``).
 
@@ -280,13 +275,7 @@ class MlflowLifterModelDataset(_lifter_model_dataset_base()):
                 client.set_model_version_tag(self._save_args["registered_model_name"], str(version), key, f"{value:.6g}")
 
 
-def _artifact_dataset_base():
-    from kedro_mlflow.io.artifacts import MlflowArtifactDataset
-
-    return MlflowArtifactDataset
-
-
-class MlflowVersionedArtifactDataset(_artifact_dataset_base()):
+class MlflowVersionedArtifactDataset(MlflowArtifactDataset):
     """kedro-mlflow's ``MlflowArtifactDataset`` around a versioned dataset: each save
     writes the local version and logs that file to the run's artifacts
     (``artifact_path``).
@@ -300,8 +289,6 @@ class MlflowVersionedArtifactDataset(_artifact_dataset_base()):
 
     def __new__(cls, dataset: dict, run_id: str | None = None, artifact_path: str | None = None,
                 credentials: dict | None = None, metadata: dict | None = None, version: Version | None = None):
-        from kedro_mlflow.io.artifacts import mlflow_artifact_dataset as kedro_mlflow_artifacts
-
         if not isinstance(dataset, dict):
             raise DatasetError(f"{cls.__name__}: 'dataset' must be a mapping with a 'type', got {dataset!r}")
         if "versioned" in dataset:
