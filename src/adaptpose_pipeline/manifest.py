@@ -159,17 +159,23 @@ def _files_under(folder: Path, above: frozenset = frozenset()) -> list[Path]:
 
 
 def dataset_path(dataset) -> Path | None:
-    """The file (versioned: the latest version's) or folder behind a catalog dataset."""
+    """The file (versioned: the latest version's) or folder behind a catalog dataset;
+    None for one with no local file (a model logged to MLflow has an empty file path,
+    which must not become the current folder)."""
+    found = None
     for attr in ("_get_load_path", ):
         if hasattr(dataset, attr):
             try:
-                return Path(str(getattr(dataset, attr)()))
+                found = str(getattr(dataset, attr)())
             except Exception:  # no version saved yet
                 return None
-    for attr in ("_path", "_filepath"):
-        if getattr(dataset, attr, None) is not None:
-            return Path(str(getattr(dataset, attr)))
-    return None
+            break
+    else:
+        for attr in ("_path", "_filepath"):
+            if getattr(dataset, attr, None) is not None:
+                found = str(getattr(dataset, attr))
+                break
+    return None if found is None or found.strip() in ("", ".") else Path(found)
 
 
 def git_state(cwd: Path) -> dict:

@@ -288,3 +288,12 @@ def test_hash_cache_does_not_keep_a_file_changed_just_now(tmp_path, monkeypatch)
     cache.save()
     assert not (tmp_path / "cache.json").exists()
     assert manifest.HashCache(tmp_path / "cache.json").hash(big) == hashlib.sha256(b"0123456789").hexdigest()
+
+
+def test_a_dataset_without_a_local_file_has_no_path(tmp_path):
+    # a model logged to MLflow has an empty file path: hashing it would hash the whole
+    # current folder (slow, and different on every run)
+    from adaptpose_pipeline.datasets.kedro_io import MlflowLifterModelDataset, NpzDataset
+
+    assert manifest.dataset_path(MlflowLifterModelDataset(save_args={"name": "lifter_adapted"})) is None
+    assert manifest.dataset_path(NpzDataset(filepath=str(tmp_path / "a.npz"))) == tmp_path / "a.npz"
