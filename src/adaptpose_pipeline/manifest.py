@@ -162,19 +162,13 @@ def dataset_path(dataset) -> Path | None:
     """The file (versioned: the latest version's) or folder behind a catalog dataset;
     None for one with no local file (a model logged to MLflow has an empty file path,
     which must not become the current folder)."""
-    found = None
-    for attr in ("_get_load_path", ):
-        if hasattr(dataset, attr):
-            try:
-                found = str(getattr(dataset, attr)())
-            except Exception:  # no version saved yet
-                return None
-            break
+    if hasattr(dataset, "_get_load_path"):
+        try:
+            found = str(dataset._get_load_path())
+        except Exception:  # no version saved yet
+            return None
     else:
-        for attr in ("_path", "_filepath"):
-            if getattr(dataset, attr, None) is not None:
-                found = str(getattr(dataset, attr))
-                break
+        found = next((str(getattr(dataset, a)) for a in ("_path", "_filepath") if getattr(dataset, a, None) is not None), None)
     return None if found is None or found.strip() in ("", ".") else Path(found)
 
 

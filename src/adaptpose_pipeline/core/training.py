@@ -104,13 +104,15 @@ class WindowSampler:
         self.rf, self.cfg = receptive_field, cfg
         self.rng = np.random.default_rng(seed)
 
+    def samples_per_epoch(self) -> int:
+        return self.cfg.samples_per_epoch or len(self.centres)
+
     def batches_per_epoch(self) -> int:
-        n = self.cfg.samples_per_epoch or len(self.centres)
-        return -(-n // self.cfg.batch_size)
+        return -(-self.samples_per_epoch() // self.cfg.batch_size)
 
     def epoch(self):
         """Yield ``(pose_2d (B, RF, 17, 2), pose_3d (B, 17, 3))`` batches for one epoch."""
-        n = self.cfg.samples_per_epoch or len(self.centres)
+        n = self.samples_per_epoch()
         order = self.rng.permutation(len(self.centres))
         picks = self.centres[np.resize(order, n)]
         for s in range(0, n, self.cfg.batch_size):

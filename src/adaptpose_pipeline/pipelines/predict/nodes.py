@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from matplotlib.figure import Figure
 
 from adaptpose_pipeline.core import bvh
@@ -32,6 +33,7 @@ from adaptpose_pipeline.datasets.common import DataError
 from adaptpose_pipeline.datasets.keypoints import FORMATS, fill_missing, read_keypoints
 from adaptpose_pipeline.pipelines.evaluate.nodes import CHECKPOINT_KEYS
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
+from adaptpose_pipeline.reporting import interactive
 from adaptpose_pipeline.reporting.prediction import pick_rows, predicted_skeletons
 
 log = logging.getLogger(__name__)
@@ -210,10 +212,8 @@ def poses_table(predicted: dict) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def skeleton_viewer(predicted: dict, predict: dict):
+def skeleton_viewer(predicted: dict, predict: dict) -> go.Figure:
     """The lifted sequence as an interactive 3D skeleton with a frame slider."""
-    from adaptpose_pipeline.reporting import interactive
-
     return interactive.skeleton_viewer(predicted["pose_3d"], title=f"{predict.get('input')}: lifted 3D poses")
 
 

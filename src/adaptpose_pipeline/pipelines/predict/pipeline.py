@@ -4,10 +4,10 @@ from adaptpose_pipeline.pipelines.predict.nodes import (
     lift_keypoints,
     plot_predicted_poses,
     poses_table,
-    predicted_bvh,
-    skeleton_viewer,
     predict_report,
+    predicted_bvh,
     read_user_keypoints,
+    skeleton_viewer,
 )
 
 

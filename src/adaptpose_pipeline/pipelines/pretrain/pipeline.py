@@ -2,10 +2,9 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from adaptpose_pipeline.reporting import interactive
-
 from adaptpose_pipeline.pipelines.evaluate.nodes import serving_lifter
 from adaptpose_pipeline.pipelines.pretrain.nodes import plot_pretrain_curves, pretrain_lifter
+from adaptpose_pipeline.reporting import interactive
 
 
 def create_pipeline(**kwargs) -> Pipeline:
