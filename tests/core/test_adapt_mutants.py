@@ -16,6 +16,7 @@ from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.adapt import HardRatio, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+from adaptpose_pipeline.core.training import predict_sequences
 from tests.core.test_adapt import _arrays, interrupt_after
 from tests.core.test_adapt_wiring import _cfg, _run, _same, _target
 from tests.core.test_adapt_wiring import baseline  # noqa: F401  (the fixture, shared)
@@ -156,20 +157,41 @@ def test_bone_stage_c_reaches_c_end_in_the_last_of_two_epochs():
 # ---- what the proportion estimate receives ------------------------------------------
 
 
-def test_proportion_estimate_gets_the_valid_2d_the_source_3d_and_the_quantile(baseline, monkeypatch):
+@pytest.mark.parametrize("estimator", ["tail", "both"])
+def test_proportion_estimate_gets_the_valid_2d_the_source_3d_and_the_quantile(baseline, monkeypatch, estimator):
     src, tgt = _arrays(3, 12, 0), _target()
     src["valid"][[0, 5]] = False
     tgt["valid"][[1, 2, 3]] = False
     seen = []
     monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: seen.append((a, k)) or np.ones(16))
     adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8,
-          proportions="estimate", proportions_quantile=97.0), "screen", False, CPU, seed=0, progress=False)
+          proportions="estimate", proportions_quantile=97.0, proportions_estimator=estimator,
+          proportions_min_foreshortening=0.4), "screen", False, CPU, seed=0, progress=False)
     (args, kwargs), = seen
-    args = list(args) + [kwargs[k] for k in ("source_2d", "target_2d", "source_3d", "quantile") if k in kwargs]
+    names = ("source_2d", "target_2d", "source_3d", "quantile", "lifted", "estimator", "min_foreshortening")
+    args = list(args) + [kwargs[k] for k in names[len(args):]]
     np.testing.assert_array_equal(args[0], src["pose_2d"][src["valid"]])
     np.testing.assert_array_equal(args[1], tgt["pose_2d"][tgt["valid"]])
     np.testing.assert_array_equal(args[2], src["pose_3d"])
-    assert args[3] == 97.0 and len(args) == 4
+    assert args[3] == 97.0 and args[5] == estimator and args[6] == 0.4 and len(args) == 7
+    if estimator == "tail":
+        assert args[4] is None
+    else:  # the baseline lifter's answer on the same valid frames, source then target
+        model = baseline.model()
+        np.testing.assert_allclose(args[4][0], predict_sequences(model, src, CPU)[src["valid"]], atol=1e-6)
+        np.testing.assert_allclose(args[4][1], predict_sequences(model, tgt, CPU)[tgt["valid"]], atol=1e-6)
+
+
+def test_subsampled_sequences_keep_whole_sequences_under_the_frame_budget():
+    from adaptpose_pipeline.core.adapt import _subsample_sequences
+    arr = {"pose_2d": np.arange(10 * 17 * 2, dtype=float).reshape(10, 17, 2), "valid": np.arange(10) % 3 > 0,
+           "seq_start": np.array([0, 4, 6, 9]), "seq_length": np.array([4, 2, 3, 1])}
+    assert _subsample_sequences(arr, 10) is arr
+    sub = _subsample_sequences(arr, 5)  # 10 frames over 5 -> every 2nd sequence: 0 and 2
+    np.testing.assert_array_equal(sub["seq_start"], [0, 4])
+    np.testing.assert_array_equal(sub["seq_length"], [4, 3])
+    np.testing.assert_array_equal(sub["pose_2d"], arr["pose_2d"][[0, 1, 2, 3, 6, 7, 8]])
+    np.testing.assert_array_equal(sub["valid"], arr["valid"][[0, 1, 2, 3, 6, 7, 8]])
 
 
 # ---- the loop's bookkeeping ----------------------------------------------------------
@@ -281,6 +303,7 @@ BOUNDARIES = [
     ("lambda_limit", [0.0], [-0.1]),
     ("w_fake", [0.0], [-0.1]),
     ("proportions_quantile", [1e-6, 100.0], [0.0, 100.1]),
+    ("proportions_min_foreshortening", [1e-6, 0.999], [0.0, 1.0]),
 ]
 
 
@@ -296,7 +319,7 @@ def test_config_boundaries(key, good, bad):
 
 
 def test_config_choices_and_types_name_the_key():
-    for key in ("schedule", "hard_ratio_semantics", "proportions", "proportion_labels"):
+    for key in ("schedule", "hard_ratio_semantics", "proportions", "proportion_labels", "proportions_estimator"):
         with pytest.raises(ValueError, match=rf"adapt\.{key}: expected one of"):
             A.AdaptConfig(**{key: "nonsense"})
     with pytest.raises(ValueError, match=r"adapt\.epochs"):

@@ -77,3 +77,66 @@ def test_bad_quantile_and_degenerate_source():
         P.length_quantiles(np.ones((2, 17, 2)), 0)
     with pytest.raises(ValueError, match="zero 2D length"):
         P.estimate_proportions(np.zeros((2, 17, 2)), np.ones((2, 17, 2)), np.ones((2, 17, 3)))
+
+
+def test_lifted_lengths_divide_by_the_foreshortening_of_the_lifted_bone():
+    # first bone (hip -> right hip): 2D length 0.5; lifted direction (1, 0, 1) -> factor 1/sqrt(2)
+    bones_2d = np.tile([1.0, 0.0], (3, 16, 1))
+    bones_2d[:, 0] = [0.5, 0.0]
+    bones_3d = np.tile([1.0, 0.0, 0.0], (3, 16, 1))  # every other bone side-on
+    bones_3d[0, 0] = [1.0, 0.0, 1.0]
+    bones_3d[1, 0] = [0.0, 2.0, 2.0]  # also 1/sqrt(2)
+    bones_3d[2, 0] = [0.1, 0.0, 1.0]  # factor ~0.0995: below the threshold, not used
+    pose_2d = bones_to_joints(torch.as_tensor(bones_2d)).numpy()
+    lifted = bones_to_joints(torch.as_tensor(bones_3d)).numpy()
+    out = P.lifted_lengths(pose_2d, lifted, min_foreshortening=0.5)
+    assert out[0] == pytest.approx(0.5 * np.sqrt(2))
+    with pytest.raises(ValueError, match="never seen"):
+        P.lifted_lengths(pose_2d, lifted, min_foreshortening=0.75)
+
+
+def _seen_from_the_side(n: int, seed: int, s: np.ndarray) -> np.ndarray:
+    """Poses whose first 8 bones (scaled by ``s``) point 45-70 degrees out of the
+    image plane: never side-on, so the 2D tail underestimates them by up to 30%
+    against the others, which point anywhere."""
+    rng = np.random.default_rng(seed)
+    lengths = np.linspace(0.1, 0.5, H36M17.num_bones) * s
+    tilt = np.deg2rad(rng.uniform(45, 70, size=(n, H36M17.num_bones)))
+    tilt[:, 8:] = np.arcsin(rng.uniform(-1, 1, size=(n, H36M17.num_bones - 8)))  # uniform on the sphere
+    turn = rng.uniform(0, 2 * np.pi, size=(n, H36M17.num_bones))
+    dirs = np.stack([np.cos(tilt) * np.cos(turn), np.cos(tilt) * np.sin(turn), np.sin(tilt)], -1)
+    return bones_to_joints(torch.as_tensor(dirs * lengths[:, None])).numpy()
+
+
+def test_the_lifted_estimate_recovers_what_the_tail_cannot_see():
+    src_3d = _random_poses(20000, 0)
+    s = np.linspace(0.8, 1.3, H36M17.num_bones)
+    tgt_3d = _seen_from_the_side(20000, 1, s)
+    expected = s * (np.linspace(0.1, 0.5, 16).sum() / (s * np.linspace(0.1, 0.5, 16)).sum())
+    lifted = (src_3d, tgt_3d)  # a perfect lifter
+    tail = P.estimate_proportions(src_3d[..., :2], tgt_3d[..., :2], src_3d, 99.0)
+    est = P.estimate_proportions(src_3d[..., :2], tgt_3d[..., :2], src_3d, 99.0, lifted, "lifted")
+    both = P.estimate_proportions(src_3d[..., :2], tgt_3d[..., :2], src_3d, 99.0, lifted, "both")
+    np.testing.assert_allclose(est, expected, rtol=0.01)
+    assert np.abs(tail / expected - 1).max() > 0.05  # the tail is off by the missing side-on views
+    # both: the geometric mean of the two, rescaled to keep the summed length
+    geo = np.sqrt(tail * est)
+    np.testing.assert_allclose(both / both.sum(), geo / geo.sum(), rtol=1e-9)
+    mean_len = np.linalg.norm(src_3d[:, H36M17.children] - src_3d[:, H36M17.bone_parents], axis=-1).mean(0)
+    assert (both * mean_len).sum() == pytest.approx(mean_len.sum())
+
+
+def test_estimator_choices_and_missing_lifted_poses_are_named():
+    src = _random_poses(100, 2)
+    with pytest.raises(ValueError, match="proportions.estimator: expected one of"):
+        P.estimate_proportions(src[..., :2], src[..., :2], src, estimator="mean")
+    with pytest.raises(ValueError, match="needs the lifted"):
+        P.estimate_proportions(src[..., :2], src[..., :2], src, estimator="both")
+    with pytest.raises(ValueError, match="do not match"):
+        P.estimate_proportions(src[..., :2], src[..., :2], src, lifted=(src[:50], src), estimator="lifted")
+    with pytest.raises(ValueError, match="min_foreshortening"):
+        P.lifted_lengths(src[..., :2], src, min_foreshortening=1.0)
+    bad = src.copy()
+    bad[0, 3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        P.lifted_lengths(src[..., :2], bad)

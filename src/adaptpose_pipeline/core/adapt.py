@@ -72,11 +72,37 @@ from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import check_types
 from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
-from adaptpose_pipeline.core.training import cpu_state, check_arrays, frame_bounds, window_indices
+from adaptpose_pipeline.core.training import (
+    check_arrays,
+    cpu_state,
+    frame_bounds,
+    predict_sequences,
+    window_indices,
+)
 
 
 SCHEDULES: tuple[str, ...] = ("interleaved", "generate_then_finetune")
 PROPORTIONS: tuple[str, ...] = ("off", "estimate")
+PROPORTION_FRAMES = 200_000  # frames per domain the proportion estimate reads (every k-th sequence beyond)
+
+
+def _subsample_sequences(arrays: dict, max_frames: int) -> dict:
+    """``pose_2d``, ``valid`` and the sequence table of every k-th sequence of
+    ``arrays``, the smallest k that keeps at most ``max_frames`` frames (all of them
+    when they fit). Deterministic, so a run and its resume estimate the same."""
+    lengths = np.asarray(arrays["seq_length"])
+    starts = np.asarray(arrays["seq_start"])
+    step = max(1, math.ceil(int(lengths.sum()) / max_frames))
+    if step == 1:
+        return arrays
+    starts, lengths = starts[::step], lengths[::step]
+    idx = np.concatenate([np.arange(s, s + n) for s, n in zip(starts.tolist(), lengths.tolist())])
+    return {
+        "pose_2d": np.asarray(arrays["pose_2d"])[idx],
+        "valid": np.asarray(arrays["valid"])[idx],
+        "seq_start": np.concatenate([[0], np.cumsum(lengths)[:-1]]),
+        "seq_length": lengths,
+    }
 
 
 @dataclass(frozen=True)
@@ -136,12 +162,15 @@ class AdaptConfig:
     proportions: str = "off"
     proportions_quantile: float = 99.0
     proportion_labels: str = "target"
+    proportions_estimator: str = "tail"
+    proportions_min_foreshortening: float = 0.5
 
     def __post_init__(self) -> None:
         check_types(self, "adapt")
         for key, choices in (
             ("schedule", SCHEDULES), ("hard_ratio_semantics", L.HARD_RATIO_SEMANTICS),
             ("proportions", PROPORTIONS), ("proportion_labels", P.LABELS),
+            ("proportions_estimator", P.ESTIMATORS),
         ):
             if getattr(self, key) not in choices:
                 raise ValueError(f"adapt.{key}: expected one of {list(choices)}, got {getattr(self, key)!r}")
@@ -165,6 +194,7 @@ class AdaptConfig:
             "lambda_limit": self.lambda_limit >= 0,
             "w_fake": self.w_fake >= 0,
             "proportions_quantile": 0 < self.proportions_quantile <= 100,
+            "proportions_min_foreshortening": 0 < self.proportions_min_foreshortening < 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -497,10 +527,18 @@ def adapt(
     target = _Target(target_train, rf, device)
     proportions = None
     if cfg.proportions == "estimate" and not control:
-        valid = np.asarray(target_train["valid"], dtype=bool)
+        src_sub = _subsample_sequences(source_train, PROPORTION_FRAMES)
+        tgt_sub = _subsample_sequences(target_train, PROPORTION_FRAMES)
+        src_valid = np.asarray(src_sub["valid"], dtype=bool)
+        tgt_valid = np.asarray(tgt_sub["valid"], dtype=bool)
+        lifted = None
+        if cfg.proportions_estimator != "tail":
+            model = baseline.model().to(device)
+            lifted = (predict_sequences(model, src_sub, device)[src_valid],
+                      predict_sequences(model, tgt_sub, device)[tgt_valid])
         proportions = P.estimate_proportions(
-            source_train["pose_2d"][np.asarray(source_train["valid"], dtype=bool)],
-            target_train["pose_2d"][valid], source_train["pose_3d"], cfg.proportions_quantile,
+            src_sub["pose_2d"][src_valid], tgt_sub["pose_2d"][tgt_valid], source_train["pose_3d"],
+            cfg.proportions_quantile, lifted, cfg.proportions_estimator, cfg.proportions_min_foreshortening,
         )
         source.set_proportions(proportions, cfg.proportion_labels)
     nets = _Nets(baseline, gen_cfg, cfg, device)

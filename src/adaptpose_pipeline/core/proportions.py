@@ -14,6 +14,17 @@ per-bone length ratio target/source without any target 3D. The ratios are then
 rescaled so that the summed bone length of the source skeleton is kept: absolute
 size is not observable from normalised 2D.
 
+The tail estimate is biased low for a bone the target rarely shows side-on to the
+camera (a target filmed mostly from one side sees its hips and shoulders
+foreshortened in nearly every frame). A second estimate corrects each frame's 2D
+length by the foreshortening the baseline lifter sees in it: the lifted bone's
+direction gives the factor ``|d_xy| / |d|``, and the median of ``length / factor``
+over the frames where the factor is at least ``min_foreshortening`` estimates the
+unforeshortened normalised length in each domain. It uses every frame and no tail
+assumption, but inherits the lifter's errors on the target. The two fail for
+different reasons, so ``estimator: both`` (the default) takes their geometric mean
+bone by bone (docs/adaptation.md has the measured errors of each).
+
 Shapes: poses ``(N, 17, 2|3)`` in the H36M-17 order (:data:`skeleton.H36M17`); a
 proportion vector is ``(16,)``, one factor per bone in ``H36M17.children`` order.
 """
@@ -26,6 +37,7 @@ import torch
 from adaptpose_pipeline.core.skeleton import H36M17, bone_lengths, bones_to_joints, joints_to_bones
 
 LABELS: tuple[str, ...] = ("target", "source")
+ESTIMATORS: tuple[str, ...] = ("tail", "lifted", "both")
 
 
 def _bone_lengths_np(poses: np.ndarray) -> np.ndarray:
@@ -48,20 +60,70 @@ def length_quantiles(pose_2d: np.ndarray, quantile: float) -> np.ndarray:
     return np.percentile(lengths, quantile, axis=0)
 
 
+def lifted_lengths(pose_2d: np.ndarray, lifted_3d: np.ndarray, min_foreshortening: float = 0.5) -> np.ndarray:
+    """Per-bone unforeshortened 2D length ``(16,)``: the median over frames of the 2D
+    length divided by the foreshortening factor ``|d_xy| / |d|`` of the same bone in
+    ``lifted_3d`` (camera coordinates), over the frames where that factor is at least
+    ``min_foreshortening``.
+
+    ``pose_2d``: ``(N, 17, 2)`` normalised; ``lifted_3d``: ``(N, 17, 3)``, the lifter's
+    answer for the same frames.
+    """
+    if not 0 < min_foreshortening < 1:
+        raise ValueError(f"proportions.min_foreshortening: expected a value in (0, 1), got {min_foreshortening}")
+    lengths = _bone_lengths_np(pose_2d)
+    lifted_3d = np.asarray(lifted_3d, dtype=np.float64)
+    if lifted_3d.shape[:2] != (len(lengths), H36M17.num_joints) or lifted_3d.shape[-1] != 3:
+        raise ValueError(f"proportions: lifted poses {lifted_3d.shape} do not match the 2D poses {pose_2d.shape}")
+    if not (np.isfinite(lengths).all() and np.isfinite(lifted_3d).all()):
+        raise ValueError("proportions: the 2D or lifted poses hold NaN or infinite values")
+    bones = joints_to_bones(torch.from_numpy(lifted_3d)).numpy()
+    norm = np.linalg.norm(bones, axis=-1)
+    factor = np.linalg.norm(bones[..., :2], axis=-1) / np.maximum(norm, 1e-12)
+    seen = factor >= min_foreshortening
+    if not seen.any(axis=0).all():
+        missing = [H36M17.joints[H36M17.children[i]] for i in np.flatnonzero(~seen.any(axis=0))]
+        raise ValueError(f"proportions: bones {missing} are never seen with foreshortening >= {min_foreshortening}")
+    corrected = np.where(seen, lengths / np.maximum(factor, 1e-12), np.nan)
+    return np.nanmedian(corrected, axis=0)
+
+
 def estimate_proportions(
-    source_2d: np.ndarray, target_2d: np.ndarray, source_3d: np.ndarray, quantile: float = 99.0
+    source_2d: np.ndarray,
+    target_2d: np.ndarray,
+    source_3d: np.ndarray,
+    quantile: float = 99.0,
+    lifted: tuple[np.ndarray, np.ndarray] | None = None,
+    estimator: str = "tail",
+    min_foreshortening: float = 0.5,
 ) -> np.ndarray:
     """Per-bone length ratios target/source ``(16,)`` from normalised 2D alone.
 
     ``source_2d``, ``target_2d``: ``(N, 17, 2)`` in the same normalisation;
     ``source_3d``: ``(M, 17, 3)`` source poses, whose mean bone lengths weight the
-    rescaling that keeps the source skeleton's summed bone length.
+    rescaling that keeps the source skeleton's summed bone length. ``estimator``:
+    ``tail`` (quantile ratio), ``lifted`` (foreshortening-corrected medians, needs
+    ``lifted`` = the baseline lifter's 3D for ``source_2d`` and ``target_2d``) or
+    ``both`` (their geometric mean).
     """
-    q_src = length_quantiles(source_2d, quantile)
-    q_tgt = length_quantiles(target_2d, quantile)
-    if (q_src <= 0).any():
-        raise ValueError("proportions: a source bone has zero 2D length at the chosen quantile")
-    ratio = q_tgt / q_src
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"proportions.estimator: expected one of {list(ESTIMATORS)}, got {estimator!r}")
+    ratios = []
+    if estimator in ("tail", "both"):
+        q_src = length_quantiles(source_2d, quantile)
+        q_tgt = length_quantiles(target_2d, quantile)
+        if (q_src <= 0).any():
+            raise ValueError("proportions: a source bone has zero 2D length at the chosen quantile")
+        ratios.append(q_tgt / q_src)
+    if estimator in ("lifted", "both"):
+        if lifted is None:
+            raise ValueError(f"proportions.estimator {estimator!r} needs the lifted source and target poses")
+        l_src = lifted_lengths(source_2d, lifted[0], min_foreshortening)
+        l_tgt = lifted_lengths(target_2d, lifted[1], min_foreshortening)
+        if (l_src <= 0).any():
+            raise ValueError("proportions: a source bone has zero lifted 2D length")
+        ratios.append(l_tgt / l_src)
+    ratio = np.exp(np.mean(np.log(ratios), axis=0))
     mean_3d = _bone_lengths_np(source_3d).mean(0)
     return ratio * (mean_3d.sum() / (ratio * mean_3d).sum())
 

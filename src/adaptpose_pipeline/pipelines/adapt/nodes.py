@@ -52,18 +52,25 @@ def adapt_config(adapt_params: dict) -> AdaptConfig:
 
 
 def proportion_params(adapt_params: dict) -> dict:
-    """``adapt.proportions: {mode: off|estimate, quantile: percent, labels: target|source}``
-    as :class:`AdaptConfig` keywords (absent: off)."""
+    """``adapt.proportions: {mode: off|estimate, quantile: percent, labels: target|source,
+    estimator: tail|lifted|both, min_foreshortening: (0, 1)}`` as :class:`AdaptConfig`
+    keywords (absent: off)."""
     block = dict(adapt_params.get("proportions") or {"mode": "off"})
-    unknown = sorted(set(block) - {"mode", "quantile", "labels"})
+    unknown = sorted(set(block) - {"mode", "quantile", "labels", "estimator", "min_foreshortening"})
     if unknown:
-        raise ValueError(f"adapt.proportions: unknown keys {unknown}; expected mode, quantile, labels")
+        raise ValueError(
+            f"adapt.proportions: unknown keys {unknown}; expected mode, quantile, labels, estimator, min_foreshortening"
+        )
     mode = block.get("mode", "off")
     out = {"proportions": "off" if mode is False else mode}
     if "quantile" in block:
         out["proportions_quantile"] = block["quantile"]
     if "labels" in block:
         out["proportion_labels"] = block["labels"]
+    if "estimator" in block:
+        out["proportions_estimator"] = block["estimator"]
+    if "min_foreshortening" in block:
+        out["proportions_min_foreshortening"] = block["min_foreshortening"]
     return out
 
 
