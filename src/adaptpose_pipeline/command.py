@@ -66,6 +66,7 @@ def main() -> None:
     adaptpose run --pipeline adapt -t 3dhp -p adapt.train.epochs=8
     adaptpose predict keypoints.json -t 3dhp --bvh
     adaptpose report -t 3dhp
+    adaptpose schema --write                   # docs/parameters.schema.json
     """
 
 
@@ -105,6 +106,19 @@ def predict(keypoints: Path, target: str | None, model: str, image_size: str | N
 def report(target: str | None, env: str | None, pairs: tuple[str, ...]) -> None:
     """The ablation tables beside the paper's, from the MLflow runs of the ablation pipeline."""
     run_pipeline("report", _common(target, None, pairs), env)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--write", is_flag=True, help="write the file (default: print the schema)")
+@click.option("--check", is_flag=True, help="exit 1 if the file is not current")
+@click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="default: docs/parameters.schema.json")
+def schema(write: bool, check: bool, path: Path | None) -> None:
+    """The JSON schema of every parameter block (the pydantic models of ``parameters.py``)."""
+    from adaptpose_pipeline.parameters import main as schema_main
+
+    argv = (["--write"] if write else []) + (["--check"] if check else []) + (["--path", str(path)] if path else [])
+    raise SystemExit(schema_main(argv))
 
 
 if __name__ == "__main__":

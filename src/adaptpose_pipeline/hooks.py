@@ -13,44 +13,12 @@ from adaptpose_pipeline.datasets.common import DATASETS
 
 
 def check_parameters(params: dict) -> None:
-    """Raise a ValueError/KeyError naming the key for any parameter the pipelines would
-    refuse later, so that a bad value stops the run before anything is written."""
-    from adaptpose_pipeline.core.runtime import DEVICE_CHOICES
-    from adaptpose_pipeline.pipelines.config import for_target
-    from adaptpose_pipeline.pipelines.ingest.nodes import target_config
-    from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
-    from adaptpose_pipeline.reporting.evaluation import check_params as check_evaluate
+    """Raise a ``ValueError`` naming the key for any parameter the pipelines would
+    refuse later (the pydantic models of :mod:`adaptpose_pipeline.parameters`), so that
+    a bad value stops the run before anything is written."""
+    from adaptpose_pipeline.parameters import validate_parameters
 
-    target = params.get("target")
-    if target not in DATASETS:
-        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)} (e.g. --params target=3dhp)")
-    seed = params.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
-    device = params.get("device")
-    if not isinstance(device, str) or device.split(":")[0] not in DEVICE_CHOICES:
-        raise ValueError(f"device: expected one of {DEVICE_CHOICES} (or cuda:N), got {device!r}")
-    scale = params.get("standin", {}).get("scale")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
-        raise ValueError(f"standin.scale: expected a positive number, got {scale!r}")
-    _check_checkpoints(params.get("checkpoints"))
-    if "ingest" in params:
-        target_config(params["ingest"], target)
-    if "pretrain" in params:
-        pretrain_configs(for_target(params["pretrain"], target, "pretrain"))
-    if "evaluate" in params:
-        check_evaluate(for_target(params["evaluate"], target, "evaluate"))
-    if "adapt" in params:
-        check_adapt(for_target(params["adapt"], target, "adapt"), "adapt")
-    _check_ablation_rows(params, target)
-    if "predict" in params:
-        from adaptpose_pipeline.pipelines.predict.nodes import check_predict_params
-
-        check_predict_params(params["predict"])
-    if "export" in params:
-        from adaptpose_pipeline.pipelines.export.nodes import check_export_params
-
-        check_export_params(params["export"])
+    validate_parameters(params)
 
 
 STANDIN_ROOT = ("data", "01_raw")
@@ -73,73 +41,6 @@ def check_standin_paths(standin_paths: dict) -> None:
 def data_kinds(catalog) -> dict[str, str]:
     """Per dataset, what its ``raw_<dataset>`` folder holds: ``standin``, ``real`` or ``missing``."""
     return {ds: catalog.get(f"raw_{ds}").load().kind for ds in DATASETS if f"raw_{ds}" in catalog}
-
-
-def _check_checkpoints(ckpt) -> None:
-    if ckpt is None:
-        return
-    if not isinstance(ckpt, dict) or set(ckpt) - {"dir", "resume"}:
-        raise ValueError(f"checkpoints: expected keys 'dir' and 'resume', got {ckpt!r}")
-    if ckpt.get("dir") is not None and not isinstance(ckpt["dir"], str):
-        raise ValueError(f"checkpoints.dir: expected a folder path or null, got {ckpt['dir']!r}")
-    if not isinstance(ckpt.get("resume", False), bool):
-        raise ValueError(f"checkpoints.resume: expected true or false, got {ckpt['resume']!r}")
-    if ckpt.get("resume") and ckpt.get("dir") is None:
-        raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
-
-
-def _known_keys(override: dict, base: dict, where: str) -> None:
-    """Every key of ``override`` must exist in ``base`` (a typo would be merged in and ignored)."""
-    for key, value in (override or {}).items():
-        if key not in base:
-            raise ValueError(f"{where}.{key}: no such key in the shared block (expected one of {sorted(base)})")
-        if isinstance(value, dict) and isinstance(base[key], dict):
-            _known_keys(value, base[key], f"{where}.{key}")
-
-
-def check_adapt(ad: dict, where: str) -> None:
-    from adaptpose_pipeline.core.generator import GeneratorConfig
-    from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
-
-    try:
-        adapt_config(ad)
-        GeneratorConfig(frames=1, **generator_params(ad))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{where}: {exc}") from exc
-
-
-def _check_ablation_rows(params: dict, target: str) -> None:
-    """Every ablation row's merged parameters must be valid too (``table5.A1.overrides``)."""
-    from adaptpose_pipeline.pipelines.ablation.nodes import TABLES, row_parameters
-    from adaptpose_pipeline.pipelines.config import for_target
-    from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
-
-    for table, rows in TABLES.items():
-        block = params.get(f"table{table}")
-        if block is None:
-            continue
-        missing = sorted(set(rows) - set(block))
-        unknown = sorted(set(block) - set(rows))
-        if missing or unknown:
-            raise ValueError(f"table{table}: expected rows {list(rows)}; missing {missing}, unknown {unknown}")
-        for row, spec in block.items():
-            where = f"table{table}.{row}"
-            if not isinstance(spec, dict) or "row" not in spec:
-                raise ValueError(f"{where}.row: missing (label and paper numbers)")
-            overrides = spec.get("overrides") or {}
-            unknown = sorted(set(overrides) - {"adapt", "pretrain"})
-            if unknown:
-                raise ValueError(f"{where}.overrides: unknown blocks {unknown}; expected adapt and/or pretrain")
-            for block in ("adapt", "pretrain"):
-                if block in overrides and block in params:
-                    _known_keys(overrides[block], for_target(params[block], target, block), f"{where}.overrides.{block}")
-            if "adapt" in params:
-                check_adapt(row_parameters(params["adapt"], overrides, target, "adapt"), f"{where}.overrides.adapt")
-            if "pretrain" in params and "pretrain" in overrides:
-                try:
-                    pretrain_configs(row_parameters(params["pretrain"], overrides, target, "pretrain"))
-                except (TypeError, ValueError, KeyError) as exc:
-                    raise ValueError(f"{where}.overrides.pretrain: {exc}") from exc
 
 
 class ParameterCheckHook:

@@ -5,6 +5,7 @@ the selection bound, what the proportion estimate receives, resume with a scorer
 checkpoint and sample keys (and checkpoints that stay snapshots), the epoch bookkeeping."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -166,14 +167,14 @@ def test_proportion_estimate_gets_the_valid_2d_the_source_3d_and_the_quantile(ba
     monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: seen.append((a, k)) or np.ones(16))
     adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8,
           proportions="estimate", proportions_quantile=97.0, proportions_estimator=estimator,
-          proportions_min_foreshortening=0.4), "screen", False, CPU, seed=0, progress=False)
+          proportions_min_foreshortening=0.4, proportions_min_change=0.02), "screen", False, CPU, seed=0, progress=False)
     (args, kwargs), = seen
-    names = ("source_2d", "target_2d", "source_3d", "quantile", "lifted", "estimator", "min_foreshortening")
+    names = ("source_2d", "target_2d", "source_3d", "quantile", "lifted", "estimator", "min_foreshortening", "min_change")
     args = list(args) + [kwargs[k] for k in names[len(args):]]
     np.testing.assert_array_equal(args[0], src["pose_2d"][src["valid"]])
     np.testing.assert_array_equal(args[1], tgt["pose_2d"][tgt["valid"]])
     np.testing.assert_array_equal(args[2], src["pose_3d"])
-    assert args[3] == 97.0 and args[5] == estimator and args[6] == 0.4 and len(args) == 7
+    assert args[3] == 97.0 and args[5] == estimator and args[6] == 0.4 and args[7] == 0.02 and len(args) == 8
     if estimator == "tail":
         assert args[4] is None
     else:  # the baseline lifter's answer on the same valid frames, source then target
@@ -304,6 +305,7 @@ BOUNDARIES = [
     ("w_fake", [0.0], [-0.1]),
     ("proportions_quantile", [1e-6, 100.0], [0.0, 100.1]),
     ("proportions_min_foreshortening", [1e-6, 0.999], [0.0, 1.0]),
+    ("proportions_min_change", [0.0], [-0.01]),
 ]
 
 
@@ -313,14 +315,13 @@ def test_config_boundaries(key, good, bad):
     for value in good:
         A.AdaptConfig(**{**base, key: value})
     for value in bad:
-        pattern = r"\['epochs', 'warmup_epochs', 'feedback_warmup_epochs'\]" if key == "epochs" else rf"\['{key}'\]"
-        with pytest.raises(ValueError, match="out-of-range values for " + pattern):
+        with pytest.raises(ValueError, match=rf"^adapt\.(train\.)?{key}: (Input should be|expected) .*[ (]{re.escape(str(value))}\)?$"):
             A.AdaptConfig(**{**base, key: value})
 
 
 def test_config_choices_and_types_name_the_key():
     for key in ("schedule", "hard_ratio_semantics", "proportions", "proportion_labels", "proportions_estimator"):
-        with pytest.raises(ValueError, match=rf"adapt\.{key}: expected one of"):
+        with pytest.raises(ValueError, match=rf"adapt\.{key}: Input should be '"):
             A.AdaptConfig(**{key: "nonsense"})
     with pytest.raises(ValueError, match=r"adapt\.epochs"):
         A.AdaptConfig(epochs="ten")

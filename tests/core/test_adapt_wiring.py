@@ -283,7 +283,7 @@ def test_node_passes_the_new_switches_to_the_loop():
     cfg = adapt_config(params)
     assert (cfg.critic_3d_lengths, cfg.lambda_limit, cfg.w_match, cfg.hard_ratio_semantics) == (False, 0.3, 2.0, "released")
     assert (cfg.schedule, cfg.feedback_warmup_epochs, cfg.lr_lengths) == ("generate_then_finetune", 1, 0.01)
-    with pytest.raises(ValueError, match="adapt.hard_ratio: unknown keys"):
+    with pytest.raises(ValueError, match=r"adapt\.hard_ratio\.sematics: Extra inputs are not permitted"):
         adapt_config({**params, "hard_ratio": {**params["hard_ratio"], "sematics": "released"}})
 
 
@@ -392,9 +392,11 @@ def test_proportion_keys_are_checked():
         AdaptConfig(proportions_quantile=0.0)
     with pytest.raises(ValueError, match="w_fake"):
         AdaptConfig(w_fake=-1.0)
-    assert proportion_params({}) == {"proportions": "off"}
-    assert proportion_params({"proportions": {"mode": False}}) == {"proportions": "off"}  # YAML's bare off
+    defaults = {"proportions_quantile": 99.0, "proportion_labels": "target", "proportions_estimator": "tail",
+                "proportions_min_foreshortening": 0.5, "proportions_min_change": 0.0}
+    assert proportion_params({}) == {"proportions": "off", **defaults}
+    assert proportion_params({"proportions": {"mode": False}}) == {"proportions": "off", **defaults}  # YAML's bare off
     assert proportion_params({"proportions": {"mode": "estimate", "quantile": 95, "labels": "source"}}) == {
-        "proportions": "estimate", "proportions_quantile": 95, "proportion_labels": "source"}
-    with pytest.raises(ValueError, match="adapt.proportions: unknown keys"):
+        **defaults, "proportions": "estimate", "proportions_quantile": 95, "proportion_labels": "source"}
+    with pytest.raises(ValueError, match=r"adapt\.proportions\.quantil: Extra inputs are not permitted"):
         proportion_params({"proportions": {"mode": "estimate", "quantil": 95}})

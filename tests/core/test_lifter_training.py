@@ -110,12 +110,14 @@ def test_stride_one_is_plain_training():
 
 
 def test_train_config_errors_name_the_key():
-    with pytest.raises(ValueError, match="stride_min/stride_max"):
+    with pytest.raises(ValueError, match=r"pretrain\.train\.stride_min: Input should be greater than or equal to 1"):
         training.TrainConfig(stride_min=0)
-    with pytest.raises(ValueError, match="stride_min/stride_max"):
+    with pytest.raises(ValueError, match=r"pretrain\.train\.stride_min: expected <= stride_max = 3, got 4"):
         training.TrainConfig(stride_min=4, stride_max=3)
-    with pytest.raises(ValueError, match="pretrain.lr"):
+    with pytest.raises(ValueError, match=r"pretrain\.train\.lr: Input should be greater than 0 \(got 0\)"):
         training.TrainConfig(lr=0)
+    with pytest.raises(ValueError, match=r"pretrain\.train\.lr_decay: Input should be less than or equal to 1"):
+        training.TrainConfig(lr_decay=1.5)
 
 
 def test_tiny_training_reduces_loss_and_gradients_flow():

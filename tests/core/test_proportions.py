@@ -91,8 +91,23 @@ def test_lifted_lengths_divide_by_the_foreshortening_of_the_lifted_bone():
     lifted = bones_to_joints(torch.as_tensor(bones_3d)).numpy()
     out = P.lifted_lengths(pose_2d, lifted, min_foreshortening=0.5)
     assert out[0] == pytest.approx(0.5 * np.sqrt(2))
-    with pytest.raises(ValueError, match="never seen"):
-        P.lifted_lengths(pose_2d, lifted, min_foreshortening=0.75)
+    unseen = P.lifted_lengths(pose_2d, lifted, min_foreshortening=0.75)  # no frame shows the first bone so
+    assert np.isnan(unseen[0]) and np.isfinite(unseen[1:]).all()
+
+
+def test_a_bone_the_lifter_never_sees_side_on_falls_back(caplog):
+    src = _random_poses(2000, 4)
+    bones = joints_to_bones(torch.as_tensor(src))
+    tgt_2d = bones_to_joints(bones * torch.tensor([2.0] + [1.0] * 15, dtype=bones.dtype)[:, None]).numpy()[..., :2]
+    edge_on_bones = bones.clone()
+    edge_on_bones[:, 0] = torch.tensor([0.0, 0.0, 0.2], dtype=bones.dtype)  # the lifter sees r_hip along the optical axis
+    edge_on = bones_to_joints(edge_on_bones).numpy()
+    both = P.estimate_proportions(src[..., :2], tgt_2d, src, 99.0, (src, edge_on), "both")
+    tail = P.estimate_proportions(src[..., :2], tgt_2d, src, 99.0)
+    np.testing.assert_allclose(both, tail, rtol=1e-9)  # r_hip: the tail alone; elsewhere both agree with it
+    lifted = P.estimate_proportions(src[..., :2], tgt_2d, src, 99.0, (src, edge_on), "lifted")
+    assert lifted[0] == pytest.approx(lifted[1])  # the source's length (1 before keeping the summed length)
+    assert "r_hip" in caplog.text
 
 
 def _seen_from_the_side(n: int, seed: int, s: np.ndarray) -> np.ndarray:
@@ -140,3 +155,36 @@ def test_estimator_choices_and_missing_lifted_poses_are_named():
     bad[0, 3, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         P.lifted_lengths(src[..., :2], bad)
+
+
+def test_small_or_uncertain_changes_keep_the_source_length():
+    src = _random_poses(20000, 5)
+    bones = joints_to_bones(torch.as_tensor(src))
+    scale = torch.ones(16, dtype=bones.dtype)
+    scale[0], scale[1] = 1.02, 1.5  # r_hip 2% longer (noise-sized), r_knee 50% longer
+    tgt = bones_to_joints(bones * scale[:, None]).numpy()
+    plain = P.estimate_proportions(src[..., :2], tgt[..., :2], src, 100.0)
+    gated = P.estimate_proportions(src[..., :2], tgt[..., :2], src, 100.0, min_change=0.03)
+    assert plain[0] / plain[2] == pytest.approx(1.02, rel=5e-3) and plain[1] / plain[2] == pytest.approx(1.5, rel=5e-3)
+    # r_hip's 2% is under the threshold: it moves with the unchanged bones; r_knee keeps its 50%
+    assert gated[0] / gated[2] == pytest.approx(1.0) and gated[1] / gated[2] == pytest.approx(1.5, rel=0.02)
+    with pytest.raises(ValueError, match="min_change"):
+        P.estimate_proportions(src[..., :2], tgt[..., :2], src, min_change=-0.1)
+
+
+def test_combine_keeps_a_change_only_where_both_estimates_agree_beyond_the_threshold():
+    ratios = np.ones((2, 16))
+    ratios[:, 0] = [1.10, 1.00]  # one says +10%, the other nothing: kept at the source's length
+    ratios[:, 1] = [1.50, 1.60]  # both say +50..60%: the geometric mean
+    ratios[:, 2] = [1.10, 0.95]  # opposite directions: kept
+    ratios[:, 3] = [0.80, 0.96]  # both shorter, one by only 4%: sqrt(0.768) = 0.876, |log| 0.132 > 0.03 + 0.091
+    lengths = np.ones(16)
+    out = P.combine(ratios, lengths, min_change=0.03)
+    expected = np.ones(16)
+    expected[1], expected[3] = np.sqrt(1.5 * 1.6), np.sqrt(0.8 * 0.96)
+    expected *= 16 / expected.sum()  # the summed length is kept
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    ratios[:, 3] = [0.80, 0.98]  # now the nearer estimate (2%) is under the threshold: kept
+    assert P.combine(ratios, lengths, min_change=0.03)[3] == pytest.approx(P.combine(ratios, lengths, 0.03)[4])
+    plain = P.combine(ratios, lengths)  # no threshold: the geometric mean everywhere
+    np.testing.assert_allclose(plain / plain[4], np.sqrt(ratios[0] * ratios[1]), rtol=1e-12)

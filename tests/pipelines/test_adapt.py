@@ -96,7 +96,7 @@ def _check_registered_model(p, client, run, metrics):
 
 def test_bad_adapt_parameter_is_refused(standin_project):
     out = standin_project.run("--pipeline=adapt", "--params", f"target=3dhp,{ADAPT},adapt.selection.b=0", check=False)
-    assert out.returncode != 0 and "selection_b" in out.text
+    assert out.returncode != 0 and "adapt.selection.b: Input should be greater than 0 (got 0)" in out.text
 
 
 def test_select_samples_keeps_the_masked_pairs():

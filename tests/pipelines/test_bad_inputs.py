@@ -36,8 +36,8 @@ def _first(project, pattern):
 CASES = {
     # id: (file to damage (glob under data/01_raw) or None, damage, kedro args, expected text)
     "unknown target": (None, None, ["--pipeline=ingest", "--params", "target=mars"], "target: unknown target 'mars'"),
-    "selection.b <= 0": (None, None, ["--pipeline=adapt", "--params", "target=3dhp,adapt.selection.b=0"], "selection_b"),
-    "wrong parameter type": (None, None, ["--pipeline=pretrain", "--params", "target=ski,pretrain.train.epochs=ten"], "pretrain.train.epochs: expected int"),
+    "selection.b <= 0": (None, None, ["--pipeline=adapt", "--params", "target=3dhp,adapt.selection.b=0"], "adapt.selection.b: Input should be greater than 0 (got 0)"),
+    "wrong parameter type": (None, None, ["--pipeline=pretrain", "--params", "target=ski,pretrain.train.epochs=ten"], "pretrain.train.epochs: Input should be a valid integer (got 'ten')"),
     "truncated H36M archive": ("h36m/data_3d_h36m.npz", _truncate, ["--pipeline=ingest", "--params", "target=3dhp"], "data_3d_h36m.npz"),
     "truncated Ski labels": ("ski/train/labels.h5", _truncate, ["--pipeline=ingest", "--params", "target=ski"], "labels.h5"),
     "NaN in a 3DPW pickle": ("3dpw/sequenceFiles/test/*.pkl", _nan_in_3dpw, ["--pipeline=ingest", "--params", "target=3dpw"], "expected finite values, found 1 NaN"),

@@ -106,7 +106,7 @@ def test_bad_evaluate_parameter_fails_naming_it_before_anything_is_written(proje
     seed_inputs(project, tiny_lifter(), tiny_target_test())
     out = project.run("--pipeline=evaluate", "--params", "target=3dhp,evaluate.pck_threshold_mm=-5", check=False)
     assert out.returncode != 0
-    assert "evaluate.pck_threshold_mm: expected a positive whole number of mm, got -5" in out.text
+    assert "evaluate.pck_threshold_mm: Input should be greater than 0 (got -5)" in out.text
     assert not project.files("data/08_reporting")
 
 

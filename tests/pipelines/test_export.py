@@ -81,7 +81,7 @@ def test_export_nodes_and_parameters():
     for key, value in [("units", "inch"), ("bvh_motions", -1), ("fps", 0), ("rotation_order", "XXY"), ("selected_only", "yes")]:
         with pytest.raises(ValueError, match=f"export.{key}"):
             check_export_params({**EXPORT, key: value})
-    with pytest.raises(KeyError, match="unknown keys \\['extra'\\]"):
+    with pytest.raises(ValueError, match=r"export\.extra: Extra inputs are not permitted"):
         check_export_params({**EXPORT, "extra": 1})
 
 

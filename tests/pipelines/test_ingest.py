@@ -192,8 +192,8 @@ def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path)
 @pytest.mark.parametrize(
     "target, change, message",
     [
-        ("3dhp", {"coordinates": "univ"}, r"ingest.targets.3dhp.coordinates: expected one of \['annot3', 'univ_annot3'\]"),
-        ("ski", {"coordinates": "univ_annot3"}, "ingest.targets.ski.coordinates: only 3DHP"),
+        ("3dhp", {"coordinates": "univ"}, r"ingest\.targets\.3dhp\.coordinates: Input should be 'annot3' or 'univ_annot3'"),
+        ("ski", {"coordinates": "univ_annot3"}, r"ingest\.targets\.ski\.coordinates: only 3DHP"),
     ],
 )
 def test_bad_coordinates_are_named(target, change, message):

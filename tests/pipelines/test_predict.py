@@ -258,7 +258,7 @@ def test_predicted_bvh_round_trips_to_the_lifted_joints():
 def test_predict_parameters_and_the_model_check(tiny_lifter, tmp_path):
     assert check_predict_params({**PARAMS, "image_size": "1920x1080"})["image_size"] == (1920, 1080)
     assert check_predict_params({**PARAMS, "image_size": [640, 480]})["image_size"] == (640, 480)
-    with pytest.raises(KeyError, match="unknown keys \\['extra'\\]"):
+    with pytest.raises(ValueError, match=r"predict\.extra: Extra inputs are not permitted"):
         check_predict_params({**PARAMS, "extra": 1})
     with pytest.raises(ValueError, match="predict.input: no keypoint file given"):
         read_user_keypoints(PARAMS)

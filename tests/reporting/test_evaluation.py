@@ -133,16 +133,18 @@ def test_pick_frames_spreads_over_valid_rows():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"joint_set": "h36m15"}, "evaluate.joint_set"),
-        ({"pck_threshold_mm": 150.5}, "evaluate.pck_threshold_mm"),
-        ({"pck_threshold_mm": 0}, "evaluate.pck_threshold_mm"),
-        ({"skeleton_frames": 0}, "evaluate.skeleton_frames"),
-        ({"frames": 3}, r"unknown \['frames'\]"),
+        ({"joint_set": "h36m15"}, r"evaluate\.joint_set: Input should be 'h36m17' or 'h36m16'"),
+        ({"pck_threshold_mm": 150.5}, r"evaluate\.pck_threshold_mm: expected a positive whole number of mm, got 150\.5"),
+        ({"pck_threshold_mm": 0}, r"evaluate\.pck_threshold_mm: Input should be greater than 0"),
+        ({"pck_threshold_mm": True}, r"evaluate\.pck_threshold_mm: expected a positive whole number"),
+        ({"skeleton_frames": 0}, r"evaluate\.skeleton_frames: Input should be greater than or equal to 1"),
+        ({"frames": 3}, r"evaluate\.frames: Extra inputs are not permitted"),
     ],
 )
 def test_check_params_names_the_key(change, message):
     good = {"joint_set": "h36m17", "pck_threshold_mm": 150, "skeleton_frames": 4}
     assert check_params(good) == good
+    assert check_params({**good, "pck_threshold_mm": 150.0})["pck_threshold_mm"] == 150  # an int: it names pck150
     with pytest.raises(ValueError, match=message):
         check_params({**good, **change})
 

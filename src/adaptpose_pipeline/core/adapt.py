@@ -50,9 +50,12 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, Strict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
 from adaptpose_pipeline.core import adapt_losses as L
@@ -70,7 +73,7 @@ from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenera
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, TemporalModelOptimized1f
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
-from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.schema import STRICT, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import (
     check_arrays,
@@ -105,100 +108,82 @@ def _subsample_sequences(arrays: dict, max_frames: int) -> dict:
     }
 
 
-@dataclass(frozen=True)
+@named("adapt.hard_ratio")
+@pydantic_dataclass(frozen=True, config=STRICT)
 class HardRatio:
-    c_start: float
+    c_start: Float
     c_end: float
-    d: float
+    d: Float
     weight: float
-
-    def __post_init__(self) -> None:
-        check_types(self, "adapt.hard_ratio")
 
     def c(self, epoch: int, epochs: int) -> float:
         return self.c_start + (self.c_end - self.c_start) * epoch / max(epochs - 1, 1)
 
 
-@dataclass(frozen=True)
+@named("adapt")
+@pydantic_dataclass(frozen=True, config=STRICT)
 class AdaptConfig:
-    epochs: int = 50
-    warmup_epochs: int = 2
-    batch_size: int = 1024
-    samples_per_epoch: int = 1_500_000
-    lr_generator: float = 1e-4
-    lr_discriminator: float = 1e-4
-    lr_lifter: float = 1e-4
-    d_every: int = 2
-    grad_clip: float = 1.0
-    pool_size: int = 4096
-    beta_deg: float = 10.0
-    frames_3d: int = 3
-    stride_min: int = 2
-    stride_max: int = 5
-    domain_discriminator: bool = True
-    kcs_2d: bool = True
-    w_adv_2d: float = 1.0
-    w_adv_3d: float = 6.0
-    w_proj: float = 1.0
-    w_range: float = 3.0
-    w_lambda: float = 1.0
-    w_match: float = 0.0
-    w_fake: float = 1.0
-    lr_lengths: float | None = None
-    proj_batch: int = 128
-    proj_inner_lr: float = 1e-3
+    """The adaptation loop's settings (``adapt`` in parameters; the YAML blocks are
+    flattened by ``pipelines.adapt.nodes.adapt_config``). Types, choices and bounds
+    are declared on the fields; :meth:`__post_init__` checks the relations between
+    fields."""
+
+    epochs: PositiveInt = 50
+    warmup_epochs: NonNegativeInt = 2  # < epochs
+    batch_size: Annotated[int, Strict(), Field(ge=2)] = 1024
+    samples_per_epoch: PositiveInt = 1_500_000  # >= batch_size
+    lr_generator: PositiveFloat = 1e-4
+    lr_discriminator: PositiveFloat = 1e-4
+    lr_lifter: PositiveFloat = 1e-4
+    d_every: PositiveInt = 2
+    grad_clip: PositiveFloat = 1.0
+    pool_size: PositiveInt = 4096
+    beta_deg: Annotated[float, Strict(), Field(ge=0, lt=90)] = 10.0
+    frames_3d: PositiveInt = 3
+    stride_min: PositiveInt = 2  # <= stride_max
+    stride_max: PositiveInt = 5
+    domain_discriminator: Bool = True
+    kcs_2d: Bool = True
+    w_adv_2d: Float = 1.0
+    w_adv_3d: Float = 6.0
+    w_proj: Float = 1.0
+    w_range: Float = 3.0
+    w_lambda: Float = 1.0
+    w_match: Float = 0.0
+    w_fake: NonNegativeFloat = 1.0
+    lr_lengths: PositiveFloat | None = None
+    proj_batch: PositiveInt = 128
+    proj_inner_lr: Float = 1e-3
     hard_ratio_bone: HardRatio = HardRatio(3.0, 5.0, 2.0, 0.1)
     hard_ratio_camera: HardRatio = HardRatio(17.0, 17.0, 15.0, 0.01)
-    selection: bool = True
-    selection_a: float = 17.0
-    selection_b: float = 16.0
-    selection_bound: float | None = 1.0
-    keep_samples: int = 512
-    schedule: str = "interleaved"
-    feedback_warmup_epochs: int = 0
-    hard_ratio_semantics: str = "printed"
-    critic_3d_lengths: bool = True
-    lambda_limit: float = 0.1
-    proportions: str = "off"
-    proportions_quantile: float = 99.0
-    proportion_labels: str = "target"
-    proportions_estimator: str = "tail"
-    proportions_min_foreshortening: float = 0.5
+    selection: Bool = True
+    selection_a: Float = 17.0
+    selection_b: PositiveFloat = 16.0
+    selection_bound: Float | None = 1.0
+    keep_samples: NonNegativeInt = 512
+    schedule: Literal[SCHEDULES] = "interleaved"
+    feedback_warmup_epochs: NonNegativeInt = 0  # < epochs
+    hard_ratio_semantics: Literal[L.HARD_RATIO_SEMANTICS] = "printed"
+    critic_3d_lengths: Bool = True
+    lambda_limit: NonNegativeFloat = 0.1
+    proportions: Literal[PROPORTIONS] = "off"
+    proportions_quantile: Annotated[float, Strict(), Field(gt=0, le=100)] = 99.0
+    proportion_labels: Literal[P.LABELS] = "target"
+    proportions_estimator: Literal[P.ESTIMATORS] = "tail"
+    proportions_min_foreshortening: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.5
+    proportions_min_change: NonNegativeFloat = 0.0
 
     def __post_init__(self) -> None:
-        check_types(self, "adapt")
-        for key, choices in (
-            ("schedule", SCHEDULES), ("hard_ratio_semantics", L.HARD_RATIO_SEMANTICS),
-            ("proportions", PROPORTIONS), ("proportion_labels", P.LABELS),
-            ("proportions_estimator", P.ESTIMATORS),
-        ):
-            if getattr(self, key) not in choices:
-                raise ValueError(f"adapt.{key}: expected one of {list(choices)}, got {getattr(self, key)!r}")
-        checks = {
-            "epochs": self.epochs >= 1,
-            "warmup_epochs": 0 <= self.warmup_epochs < self.epochs,
-            "batch_size": self.batch_size >= 2,
-            "samples_per_epoch": self.samples_per_epoch >= self.batch_size,
-            "d_every": self.d_every >= 1,
-            "grad_clip": self.grad_clip > 0,
-            "beta_deg": 0 <= self.beta_deg < 90,
-            "stride_min": 1 <= self.stride_min <= self.stride_max,
-            "selection_b": self.selection_b > 0,
-            "lr_generator": self.lr_generator > 0,
-            "lr_discriminator": self.lr_discriminator > 0,
-            "lr_lifter": self.lr_lifter > 0,
-            "proj_batch": self.proj_batch >= 1,
-            "pool_size": self.pool_size >= 1,
-            "frames_3d": self.frames_3d >= 1,
-            "feedback_warmup_epochs": 0 <= self.feedback_warmup_epochs < self.epochs,
-            "lambda_limit": self.lambda_limit >= 0,
-            "w_fake": self.w_fake >= 0,
-            "proportions_quantile": 0 < self.proportions_quantile <= 100,
-            "proportions_min_foreshortening": 0 < self.proportions_min_foreshortening < 1,
+        relations = {
+            "warmup_epochs": (self.warmup_epochs < self.epochs, "< epochs"),
+            "feedback_warmup_epochs": (self.feedback_warmup_epochs < self.epochs, "< epochs"),
+            "samples_per_epoch": (self.samples_per_epoch >= self.batch_size, ">= batch_size"),
+            "stride_min": (self.stride_min <= self.stride_max, "<= stride_max"),
         }
-        bad = [k for k, ok in checks.items() if not ok]
+        # all four are keys of the adapt.train block
+        bad = [f"adapt.train.{k}: expected {rule}, got {getattr(self, k)}" for k, (ok, rule) in relations.items() if not ok]
         if bad:
-            raise ValueError(f"adapt: out-of-range values for {bad} (got {[getattr(self, k) for k in bad]})")
+            raise ValueError("; ".join(bad))
 
 
 @dataclass
@@ -539,6 +524,7 @@ def adapt(
         proportions = P.estimate_proportions(
             src_sub["pose_2d"][src_valid], tgt_sub["pose_2d"][tgt_valid], source_train["pose_3d"],
             cfg.proportions_quantile, lifted, cfg.proportions_estimator, cfg.proportions_min_foreshortening,
+            cfg.proportions_min_change,
         )
         source.set_proportions(proportions, cfg.proportion_labels)
     nets = _Nets(baseline, gen_cfg, cfg, device)

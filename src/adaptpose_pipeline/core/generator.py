@@ -80,10 +80,13 @@ weights and input give the same output.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, Strict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
 from adaptpose_pipeline.core.rotations import (
@@ -92,7 +95,7 @@ from adaptpose_pipeline.core.rotations import (
     quaternion_to_matrix,
     rodrigues_rotate,
 )
-from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.schema import STRICT, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import (
     H36M17,
     bone_directions,
@@ -136,62 +139,37 @@ _CAMERA_EPS_SIZE = {"det_axis_angle": 0, "prob_axis_angle": 3, "prob_quaternion"
 _PARAM_PREFIX = "adapt.generator"
 
 
-@dataclass(frozen=True)
+@named("adapt.generator")
+@pydantic_dataclass(frozen=True, config=STRICT)
 class GeneratorConfig:
     """Hyperparameters of :class:`HumanMotionGenerator` (``adapt.generator`` in parameters)."""
 
-    frames: int
-    bone_generation: str = "bg3"
-    camera_generation: str = "prob_axis_angle"
-    hidden: int = 256
-    blocks: int = 2
-    noise_dim: int = 45
-    lambda_max: float = 0.2
-    depth_init: float = 5.0
-    min_depth: float = 1.5
-    max_depth: float | None = None
-    bg1_offsets: str = "per_frame"
-    global_length_max: float = 0.0
-    max_pitch_deg: float = 45.0
+    frames: PositiveInt
+    bone_generation: Literal[BONE_MODES] = "bg3"
+    camera_generation: Literal[CAMERA_MODES] = "prob_axis_angle"
+    hidden: PositiveInt = 256
+    blocks: NonNegativeInt = 2
+    noise_dim: PositiveInt = 45
+    # [0, 1): bones must keep a positive length
+    lambda_max: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.2
+    depth_init: PositiveFloat = 5.0  # metres, > min_depth
+    min_depth: PositiveFloat = 1.5  # metres
+    max_depth: PositiveFloat | None = None  # metres, null or > depth_init
+    bg1_offsets: Literal[BG1_OFFSETS] = "per_frame"
+    # log-scale bound of the shared bone-length scale; 0: off
+    global_length_max: Annotated[float, Strict(), Field(ge=0, lt=1.5)] = 0.0
+    max_pitch_deg: Annotated[float, Strict(), Field(gt=0, le=90)] = 45.0
 
     def __post_init__(self) -> None:
-        check_types(self, _PARAM_PREFIX)
-
-        def fail(key: str, expected: str, got) -> None:
-            raise ValueError(f"{_PARAM_PREFIX}.{key}: expected {expected}, got {got!r}")
-
-        for key, low in (("frames", 1), ("hidden", 1), ("blocks", 0), ("noise_dim", 1)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                fail(key, f"an integer >= {low}", value)
-        if self.bone_generation not in BONE_MODES:
-            fail("bone_generation", f"one of {list(BONE_MODES)}", self.bone_generation)
-        if not 0.0 < self.max_pitch_deg <= 90.0:
-            fail("max_pitch_deg", "an angle in (0, 90] degrees", self.max_pitch_deg)
-        if not 0.0 <= self.global_length_max < 1.5:
-            fail("global_length_max", "a value in [0, 1.5) (log-scale bound; 0: off)", self.global_length_max)
-        if self.bg1_offsets not in BG1_OFFSETS:
-            fail("bg1_offsets", f"one of {list(BG1_OFFSETS)}", self.bg1_offsets)
-        if self.camera_generation not in CAMERA_MODES:
-            fail("camera_generation", f"one of {list(CAMERA_MODES)}", self.camera_generation)
-        if not 0.0 <= self.lambda_max < 1.0:
-            fail("lambda_max", "a value in [0, 1) (bones must keep a positive length)", self.lambda_max)
-        if not self.min_depth > 0.0:
-            fail("min_depth", "a depth > 0 (metres)", self.min_depth)
         if not self.depth_init > self.min_depth:
-            fail("depth_init", f"a depth > min_depth = {self.min_depth} (metres)", self.depth_init)
+            raise ValueError(
+                f"{_PARAM_PREFIX}.depth_init: expected a depth > min_depth = {self.min_depth} (metres), got {self.depth_init}"
+            )
         if self.max_depth is not None and not self.max_depth > self.depth_init:
-            fail("max_depth", f"null or a depth > depth_init = {self.depth_init} (metres)", self.max_depth)
-
-    @classmethod
-    def from_dict(cls, params: dict) -> GeneratorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"{_PARAM_PREFIX}: unknown keys {unknown}; expected some of {sorted(known)}")
-        if "frames" not in params:
-            raise ValueError(f"{_PARAM_PREFIX}.frames: expected an integer >= 1, got nothing")
-        return cls(**params)
+            raise ValueError(
+                f"{_PARAM_PREFIX}.max_depth: expected null or a depth > depth_init = {self.depth_init} (metres), "
+                f"got {self.max_depth}"
+            )
 
 
 @dataclass

@@ -18,28 +18,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Annotated
 
 import torch
+from pydantic import Field, Strict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
-from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.schema import STRICT, PositiveInt, named
 
 
-@dataclass(frozen=True)
+@named("pretrain.lifter")
+@pydantic_dataclass(frozen=True, config=STRICT)
 class LifterConfig:
-    filter_widths: tuple[int, ...] = (3, 3, 3)
-    channels: int = 1024
-    dropout: float = 0.25
-    num_joints: int = 17
+    """VideoPose3D's sizes (``pretrain.lifter`` in parameters)."""
+
+    # odd widths >= 1 (the window is centred on the predicted frame)
+    filter_widths: Annotated[tuple[PositiveInt, ...], Field(min_length=1, strict=False)] = (3, 3, 3)
+    channels: PositiveInt = 1024
+    dropout: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.25
+    num_joints: PositiveInt = 17
 
     def __post_init__(self) -> None:
-        check_types(self, "pretrain.lifter")
-        if not self.filter_widths or any(int(w) < 1 or int(w) % 2 == 0 for w in self.filter_widths):
-            raise ValueError(f"lifter.filter_widths: expected odd widths >= 1, got {list(self.filter_widths)}")
-        if self.channels < 1:
-            raise ValueError(f"lifter.channels: expected a positive integer, got {self.channels}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"lifter.dropout: expected a value in [0, 1), got {self.dropout}")
+        if any(w % 2 == 0 for w in self.filter_widths):
+            raise ValueError(f"pretrain.lifter.filter_widths: expected odd widths >= 1, got {list(self.filter_widths)}")
 
     @property
     def receptive_field(self) -> int:

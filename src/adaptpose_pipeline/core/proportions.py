@@ -31,11 +31,14 @@ proportion vector is ``(16,)``, one factor per bone in ``H36M17.children`` order
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
 from adaptpose_pipeline.core.skeleton import H36M17, bone_lengths, bones_to_joints, joints_to_bones
 
+log = logging.getLogger(__name__)
 LABELS: tuple[str, ...] = ("target", "source")
 ESTIMATORS: tuple[str, ...] = ("tail", "lifted", "both")
 
@@ -64,7 +67,7 @@ def lifted_lengths(pose_2d: np.ndarray, lifted_3d: np.ndarray, min_foreshortenin
     """Per-bone unforeshortened 2D length ``(16,)``: the median over frames of the 2D
     length divided by the foreshortening factor ``|d_xy| / |d|`` of the same bone in
     ``lifted_3d`` (camera coordinates), over the frames where that factor is at least
-    ``min_foreshortening``.
+    ``min_foreshortening`` (NaN for a bone never seen so).
 
     ``pose_2d``: ``(N, 17, 2)`` normalised; ``lifted_3d``: ``(N, 17, 3)``, the lifter's
     answer for the same frames.
@@ -81,11 +84,11 @@ def lifted_lengths(pose_2d: np.ndarray, lifted_3d: np.ndarray, min_foreshortenin
     norm = np.linalg.norm(bones, axis=-1)
     factor = np.linalg.norm(bones[..., :2], axis=-1) / np.maximum(norm, 1e-12)
     seen = factor >= min_foreshortening
-    if not seen.any(axis=0).all():
-        missing = [H36M17.joints[H36M17.children[i]] for i in np.flatnonzero(~seen.any(axis=0))]
-        raise ValueError(f"proportions: bones {missing} are never seen with foreshortening >= {min_foreshortening}")
     corrected = np.where(seen, lengths / np.maximum(factor, 1e-12), np.nan)
-    return np.nanmedian(corrected, axis=0)
+    out = np.full(lengths.shape[1], np.nan)
+    some = seen.any(axis=0)
+    out[some] = np.nanmedian(corrected[:, some], axis=0)
+    return out
 
 
 def estimate_proportions(
@@ -96,6 +99,7 @@ def estimate_proportions(
     lifted: tuple[np.ndarray, np.ndarray] | None = None,
     estimator: str = "tail",
     min_foreshortening: float = 0.5,
+    min_change: float = 0.0,
 ) -> np.ndarray:
     """Per-bone length ratios target/source ``(16,)`` from normalised 2D alone.
 
@@ -105,7 +109,14 @@ def estimate_proportions(
     ``tail`` (quantile ratio), ``lifted`` (foreshortening-corrected medians, needs
     ``lifted`` = the baseline lifter's 3D for ``source_2d`` and ``target_2d``) or
     ``both`` (their geometric mean).
+
+    ``min_change`` (log units, see :func:`combine`): a bone keeps the source's length
+    unless its estimates say it changes by more than that: a small or uncertain
+    difference is more likely the estimates' error, or the particular people of the
+    target's adaptation split, than the datasets' skeleton conventions.
     """
+    if min_change < 0:
+        raise ValueError(f"proportions.min_change: expected a value >= 0 (log units), got {min_change}")
     if estimator not in ESTIMATORS:
         raise ValueError(f"proportions.estimator: expected one of {list(ESTIMATORS)}, got {estimator!r}")
     ratios = []
@@ -122,10 +133,38 @@ def estimate_proportions(
         l_tgt = lifted_lengths(target_2d, lifted[1], min_foreshortening)
         if (l_src <= 0).any():
             raise ValueError("proportions: a source bone has zero lifted 2D length")
-        ratios.append(l_tgt / l_src)
-    ratio = np.exp(np.mean(np.log(ratios), axis=0))
-    mean_3d = _bone_lengths_np(source_3d).mean(0)
-    return ratio * (mean_3d.sum() / (ratio * mean_3d).sum())
+        ratio = l_tgt / l_src
+        unseen = ~np.isfinite(ratio)
+        if unseen.any():  # the other estimate alone, or the source's length
+            names = [H36M17.joints[H36M17.children[i]] for i in np.flatnonzero(unseen)]
+            log.warning("proportions: the lifter never sees bones %s at foreshortening >= %s; %s", names,
+                        min_foreshortening, "the tail estimate alone is used" if ratios else "they keep the source's length")
+            ratio[unseen] = ratios[0][unseen] if ratios else 1.0
+        ratios.append(ratio)
+    return combine(np.stack(ratios), _bone_lengths_np(source_3d).mean(0), min_change)
+
+
+def combine(ratios: np.ndarray, mean_lengths: np.ndarray, min_change: float = 0.0) -> np.ndarray:
+    """One ratio per bone ``(16,)`` from ``K`` estimates ``(K, 16)``: their geometric mean,
+    rescaled so that the source's summed bone length (``mean_lengths (16,)``) is kept.
+
+    With ``min_change > 0`` a bone keeps the source's length unless its change
+    ``c = log mean - median over bones of log mean`` satisfies
+    ``|c| > min_change + |log r_1 - log r_K| / 2``; for two estimates that is: unless
+    both say the bone changes, in the same direction, by more than ``min_change``."""
+
+    def keep_sum(r: np.ndarray) -> np.ndarray:
+        return r * (mean_lengths.sum() / (r * mean_lengths).sum())
+
+    logs = np.log(np.asarray(ratios, dtype=np.float64))
+    mean = logs.mean(axis=0)
+    if min_change > 0:
+        # changes are measured from the median bone (the estimates share an overall
+        # scale that normalised 2D cannot fix), so unchanged bones sit at 0
+        change = mean - np.median(mean)
+        uncertainty = np.abs(logs[0] - logs[-1]) / 2  # 0 with one estimate
+        mean = np.where(np.abs(change) > min_change + uncertainty, change, 0.0)
+    return keep_sum(np.exp(mean))
 
 
 def rescale_bones(pose: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

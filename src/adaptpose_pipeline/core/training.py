@@ -15,49 +15,42 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import torch
+from pydantic import Field, Strict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModel, build_models, lift_sequence
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
-from adaptpose_pipeline.core.schema import check_types
+from adaptpose_pipeline.core.schema import STRICT, Bool, Float, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, flip_left_right
 
 
-@dataclass(frozen=True)
+@named("pretrain.train")
+@pydantic_dataclass(frozen=True, config=STRICT)
 class TrainConfig:
-    epochs: int = 80
-    batch_size: int = 1024
-    lr: float = 1e-3
-    lr_decay: float = 0.95  # per epoch
-    stride_min: int = 2
-    stride_max: int = 5
-    flip_augment: bool = True
-    bn_momentum_start: float = 0.1
-    bn_momentum_end: float = 0.001
-    samples_per_epoch: int | None = None  # None: every valid frame once
+    """Baseline pretraining (``pretrain.train`` in parameters)."""
+
+    epochs: PositiveInt = 80
+    batch_size: PositiveInt = 1024
+    lr: PositiveFloat = 1e-3
+    lr_decay: Annotated[float, Strict(), Field(gt=0, le=1)] = 0.95  # per epoch
+    stride_min: PositiveInt = 2  # <= stride_max
+    stride_max: PositiveInt = 5
+    flip_augment: Bool = True
+    bn_momentum_start: Float = 0.1
+    bn_momentum_end: Float = 0.001
+    samples_per_epoch: PositiveInt | None = None  # None: every valid frame once
 
     def __post_init__(self) -> None:
-        check_types(self, "pretrain.train")
-        if self.epochs < 1:
-            raise ValueError(f"pretrain.epochs: expected >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"pretrain.batch_size: expected >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"pretrain.lr: expected > 0, got {self.lr}")
-        if not 0 < self.lr_decay <= 1:
-            raise ValueError(f"pretrain.lr_decay: expected in (0, 1], got {self.lr_decay}")
-        if not 1 <= self.stride_min <= self.stride_max:
+        if not self.stride_min <= self.stride_max:
             raise ValueError(
-                f"pretrain.stride_min/stride_max: expected 1 <= stride_min <= stride_max, "
-                f"got {self.stride_min}, {self.stride_max}"
+                f"pretrain.train.stride_min: expected <= stride_max = {self.stride_max}, got {self.stride_min}"
             )
-        if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
-            raise ValueError(f"pretrain.samples_per_epoch: expected >= 1 or null, got {self.samples_per_epoch}")
 
 
 def check_arrays(arrays: dict, name: str, need_3d: bool = True) -> None:

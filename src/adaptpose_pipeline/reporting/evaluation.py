@@ -28,7 +28,6 @@ from adaptpose_pipeline.core.metrics import AUC_THRESHOLDS_MM, joint_errors, pck
 from adaptpose_pipeline.core.skeleton import H36M17, SKELETONS, Skeleton, get_skeleton
 from adaptpose_pipeline.core.training import check_arrays
 
-PARAM_KEYS = ("joint_set", "pck_threshold_mm", "skeleton_frames")
 TOP_KEYS = ("target", "model", "source", "protocol", "overall", "per_joint", "per_sequence", "pck_curve")
 PROTOCOL_TYPES: dict[str, type | tuple[type, ...]] = {
     "joints": int,
@@ -56,27 +55,12 @@ def protocol_params(metrics: dict) -> dict[str, str]:
     return {f"protocol.{k}": str(metrics["protocol"][k]) for k in PROTOCOL_PARAMS}
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
 def check_params(evaluate: dict) -> dict:
-    """The ``evaluate`` parameter block, checked: joint set, PCK threshold, frames to draw."""
-    if not isinstance(evaluate, dict):
-        raise ValueError(f"evaluate: expected a mapping with keys {list(PARAM_KEYS)}, got {evaluate!r}")
-    missing = [k for k in PARAM_KEYS if k not in evaluate]
-    unknown = sorted(set(evaluate) - set(PARAM_KEYS))
-    if missing or unknown:
-        raise ValueError(f"evaluate: expected keys {list(PARAM_KEYS)}; missing {missing}, unknown {unknown}")
-    if evaluate["joint_set"] not in SKELETONS:
-        raise ValueError(f"evaluate.joint_set: expected one of {sorted(SKELETONS)}, got {evaluate['joint_set']!r}")
-    thr = evaluate["pck_threshold_mm"]
-    # The threshold names the metric (pck150), so it must be a whole number of millimetres.
-    if not (_is_int(thr) or (isinstance(thr, float) and thr.is_integer())) or thr <= 0:
-        raise ValueError(f"evaluate.pck_threshold_mm: expected a positive whole number of mm, got {thr!r}")
-    if not _is_int(evaluate["skeleton_frames"]) or evaluate["skeleton_frames"] < 1:
-        raise ValueError(f"evaluate.skeleton_frames: expected an integer >= 1, got {evaluate['skeleton_frames']!r}")
-    return {**evaluate, "pck_threshold_mm": int(thr)}
+    """The ``evaluate`` parameter block, checked (``parameters.Evaluate``): joint set,
+    PCK threshold (a whole number of mm, as an int), frames to draw."""
+    from adaptpose_pipeline.parameters import Evaluate, check  # parameters imports this package's neighbours
+
+    return check(Evaluate, evaluate, "evaluate").model_dump(exclude={"targets"})
 
 
 def select_joints(poses: np.ndarray, skeleton: Skeleton) -> np.ndarray:

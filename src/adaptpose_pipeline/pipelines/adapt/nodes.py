@@ -12,13 +12,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
+from adaptpose_pipeline.core.adapt import AdaptConfig, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.guard import choose, label_free_scores
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
+from adaptpose_pipeline.parameters import Adapt, AdaptGenerator, Guard, Proportions, check
 from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 
@@ -27,61 +28,18 @@ log = logging.getLogger(__name__)
 
 def adapt_config(adapt_params: dict) -> AdaptConfig:
     """The loop's configuration from the ``adapt`` parameters (keys named in errors)."""
-    train, w, hr, sel, rep = (adapt_params[k] for k in ("train", "weights", "hard_ratio", "selection", "reprojection"))
-    unknown = sorted(set(hr) - {"bone", "camera", "semantics"})
-    if unknown:
-        raise ValueError(f"adapt.hard_ratio: unknown keys {unknown}; expected bone, camera, semantics")
-    try:
-        return AdaptConfig(
-            **train,
-            domain_discriminator=adapt_params["domain_discriminator"],
-            kcs_2d=adapt_params["kcs_2d"],
-            critic_3d_lengths=adapt_params.get("critic_3d_lengths", True),
-            lambda_limit=adapt_params.get("lambda_limit", 0.1),
-            w_adv_2d=w["adv_2d"], w_adv_3d=w["adv_3d"], w_proj=w["proj"], w_range=w["range"], w_lambda=w["lambda"],
-            w_match=w.get("match", 0.0), w_fake=w.get("fake", 1.0),
-            proj_batch=rep["batch"], proj_inner_lr=rep["inner_lr"],
-            hard_ratio_bone=HardRatio(**hr["bone"]), hard_ratio_camera=HardRatio(**hr["camera"]),
-            hard_ratio_semantics=hr.get("semantics", "printed"),
-            selection=sel["enabled"], selection_a=sel["a"], selection_b=sel["b"], selection_bound=sel["bound"],
-            keep_samples=adapt_params["keep_samples"],
-            **proportion_params(adapt_params),
-        )
-    except TypeError as exc:
-        raise ValueError(f"adapt: unexpected or missing keys: {exc}") from exc
+    return check(Adapt, adapt_params, "adapt").config()
 
 
 def proportion_params(adapt_params: dict) -> dict:
-    """``adapt.proportions: {mode: off|estimate, quantile: percent, labels: target|source,
-    estimator: tail|lifted|both, min_foreshortening: (0, 1)}`` as :class:`AdaptConfig`
-    keywords (absent: off)."""
-    block = dict(adapt_params.get("proportions") or {"mode": "off"})
-    unknown = sorted(set(block) - {"mode", "quantile", "labels", "estimator", "min_foreshortening"})
-    if unknown:
-        raise ValueError(
-            f"adapt.proportions: unknown keys {unknown}; expected mode, quantile, labels, estimator, min_foreshortening"
-        )
-    mode = block.get("mode", "off")
-    out = {"proportions": "off" if mode is False else mode}
-    if "quantile" in block:
-        out["proportions_quantile"] = block["quantile"]
-    if "labels" in block:
-        out["proportion_labels"] = block["labels"]
-    if "estimator" in block:
-        out["proportions_estimator"] = block["estimator"]
-    if "min_foreshortening" in block:
-        out["proportions_min_foreshortening"] = block["min_foreshortening"]
-    return out
+    """``adapt.proportions`` as :class:`AdaptConfig` keywords (absent: off)."""
+    return check(Proportions, adapt_params.get("proportions") or {}, "adapt.proportions").config_keywords()
 
 
 def generator_params(adapt_params: dict) -> dict:
-    """The ``adapt.generator`` block, with YAML's ``off`` -> ``False`` turned back into
-    ``"off"`` (``--params adapt.generator.bone_generation=off`` parses as a boolean)."""
-    gen = dict(adapt_params["generator"])
-    for key in ("bone_generation", "camera_generation"):
-        if gen.get(key) is False:
-            gen[key] = "off"
-    return gen
+    """The ``adapt.generator`` block checked, with YAML's ``off`` -> ``False`` turned back
+    into ``"off"`` (``--params adapt.generator.bone_generation=off`` parses as a boolean)."""
+    return check(AdaptGenerator, adapt_params["generator"], "adapt.generator").model_dump(exclude_none=True)
 
 
 def _epoch_logger(prefix: str):
@@ -108,21 +66,8 @@ def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target:
 
 
 def guard_params(params: dict) -> dict:
-    """``adapt.guard``: ``{enabled: bool, tolerance_mm: float >= 0, min_reprojection_gain: 0 <= float < 1}``
-    (the last optional, 0 when absent)."""
-    guard = dict(params.get("guard") or {"enabled": False, "tolerance_mm": 0.0})
-    unknown = sorted(set(guard) - {"enabled", "tolerance_mm", "min_reprojection_gain"})
-    if unknown:
-        raise ValueError(f"adapt.guard: unknown keys {unknown}; expected enabled, tolerance_mm, min_reprojection_gain")
-    gain = guard.setdefault("min_reprojection_gain", 0.0)
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 <= gain < 1:
-        raise ValueError(f"adapt.guard.min_reprojection_gain: expected a number in [0, 1), got {gain!r}")
-    if not isinstance(guard.get("enabled"), bool):
-        raise ValueError(f"adapt.guard.enabled: expected true or false, got {guard.get('enabled')!r}")
-    tol = guard.get("tolerance_mm")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or tol < 0:
-        raise ValueError(f"adapt.guard.tolerance_mm: expected a number >= 0, got {tol!r}")
-    return guard
+    """``adapt.guard`` (``parameters.Guard``; absent: off)."""
+    return check(Guard, params.get("guard") or {}, "adapt.guard").model_dump()
 
 
 def _checkpointed_loop(

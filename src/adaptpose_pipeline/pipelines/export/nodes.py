@@ -14,34 +14,15 @@ import numpy as np
 from adaptpose_pipeline.core import bvh
 from adaptpose_pipeline.core.camera import project
 from adaptpose_pipeline.core.skeleton import H36M17
+from adaptpose_pipeline.parameters import EXPORT_UNITS, Export, check
 
 log = logging.getLogger(__name__)
-EXPORT_KEYS = ("bvh_motions", "selected_only", "fps", "units", "rotation_order")
-UNITS = {"m": 1.0, "cm": 100.0}
 MOTION_KEYS = ("pose_3d_cam", "pose_2d", "rotation", "translation", "selected", "f", "c", "image_size")
 
 
 def check_export_params(export: dict) -> dict:
-    """The ``export`` block checked, keys named in errors."""
-    if not isinstance(export, dict):
-        raise ValueError(f"export: expected a mapping of {list(EXPORT_KEYS)}, got {type(export).__name__}")
-    missing = [k for k in EXPORT_KEYS if k not in export]
-    unknown = sorted(set(export) - set(EXPORT_KEYS))
-    if missing or unknown:
-        raise KeyError(f"export: missing keys {missing}, unknown keys {unknown}; expected {list(EXPORT_KEYS)}")
-    n = export["bvh_motions"]
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"export.bvh_motions: expected a non-negative integer, got {n!r}")
-    if not isinstance(export["selected_only"], bool):
-        raise ValueError(f"export.selected_only: expected true or false, got {export['selected_only']!r}")
-    fps = export["fps"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
-        raise ValueError(f"export.fps: expected a positive number, got {fps!r}")
-    if export["units"] not in UNITS:
-        raise ValueError(f"export.units: expected one of {list(UNITS)}, got {export['units']!r}")
-    if export["rotation_order"] not in bvh.ORDERS:
-        raise ValueError(f"export.rotation_order: expected one of {list(bvh.ORDERS)}, got {export['rotation_order']!r}")
-    return export
+    """The ``export`` block checked (``parameters.Export``), keys named in errors."""
+    return check(Export, export, "export").model_dump()
 
 
 def _check_motions(motions: dict) -> int:
@@ -105,7 +86,7 @@ def motions_to_bvh(generated_motions: dict, export: dict) -> dict[str, str]:
     files, index = {}, ["file,row,selected,frames,fps,units"]
     for r in rows:
         centred = generated_motions["pose_3d_cam"][r] - generated_motions["translation"][r]
-        motion = bvh.fit_bvh(bvh.from_camera(centred), H36M17, float(params["fps"]), params["rotation_order"], UNITS[params["units"]])
+        motion = bvh.fit_bvh(bvh.from_camera(centred), H36M17, float(params["fps"]), params["rotation_order"], EXPORT_UNITS[params["units"]])
         name = f"motion_{int(r):0{width}d}.bvh"
         files[name] = bvh.to_text(motion)
         index.append(f"{name},{int(r)},{bool(selected[r])},{motion.num_frames},{params['fps']},{params['units']}")

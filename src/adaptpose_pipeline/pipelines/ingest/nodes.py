@@ -11,31 +11,20 @@ from adaptpose_pipeline.datasets.common import DATASETS
 from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeSource
 from adaptpose_pipeline.datasets.model_input import build_arrays
 from adaptpose_pipeline.datasets.tables import select, sequences_to_table
+from adaptpose_pipeline.parameters import COORDINATES, ROLES, IngestTarget, check
 
 log = logging.getLogger(__name__)
-ROLES = ("source_train", "source_validation", "target_train", "target_test")
-# The native field each dataset's 3D ground truth comes from; 3DHP has two
-# (``ingest.targets.<target>.coordinates``): annot3 as captured, univ_annot3 rescaled to
-# the Human3.6M "universal" skeleton height (what the official 3DHP evaluation scores).
-COORDINATES = {"h36m": ("positions_3d",), "3dhp": ("annot3", "univ_annot3"), "3dpw": ("jointPositions",), "ski": ("3D",)}
 
 
 def target_config(ingest: dict, target: str) -> dict:
-    """The run's target block of ``ingest.targets``, checked."""
+    """The run's target block of ``ingest.targets``, checked (``parameters.IngestTarget``)."""
     if target not in DATASETS:
         raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)}")
     try:
         cfg = ingest["targets"][target]
     except KeyError:
         raise KeyError(f"ingest.targets.{target}: missing from parameters_ingest.yml") from None
-    for role in ROLES:
-        if role not in cfg or "dataset" not in cfg[role]:
-            raise KeyError(f"ingest.targets.{target}.{role}.dataset: missing")
-    if "coordinates" in cfg:
-        if "3dhp" not in {cfg[role]["dataset"] for role in ROLES}:
-            raise ValueError(f"ingest.targets.{target}.coordinates: only 3DHP has a choice of coordinates, and no role reads 3dhp")
-        if cfg["coordinates"] not in COORDINATES["3dhp"]:
-            raise ValueError(f"ingest.targets.{target}.coordinates: expected one of {list(COORDINATES['3dhp'])}, got {cfg['coordinates']!r}")
+    check(IngestTarget, cfg, f"ingest.targets.{target}")
     return cfg
 
 

@@ -16,7 +16,6 @@ goes into the report.
 from __future__ import annotations
 
 import logging
-import re
 
 import numpy as np
 import pandas as pd
@@ -30,62 +29,22 @@ from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
 from adaptpose_pipeline.core.training import predict_sequences
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.keypoints import FORMATS, fill_missing, read_keypoints
+from adaptpose_pipeline.datasets.keypoints import fill_missing, read_keypoints
+from adaptpose_pipeline.parameters import Predict, check
 from adaptpose_pipeline.pipelines.evaluate.nodes import CHECKPOINT_KEYS
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 from adaptpose_pipeline.reporting import interactive
 from adaptpose_pipeline.reporting.prediction import pick_rows, predicted_skeletons
 
 log = logging.getLogger(__name__)
-MODELS = ("baseline", "adapted")
-PREDICT_KEYS = ("input", "format", "model", "image_size", "min_score", "plot_frames", "bvh", "fps")
 OUTPUT_FRAME = "camera: x right, y down, z forward (m); root-relative, the hip at 0"
 
 
-def _image_size(value, key: str = "predict.image_size") -> tuple[int, int] | None:
-    """``None``, ``[w, h]`` or ``"WxH"`` (the command line cannot carry a list) -> ``(w, h)``."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
-        value = [int(match[1]), int(match[2])] if match else None
-    ok = (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    )
-    if not ok:
-        raise ValueError(f"{key}: expected null, [w, h] or 'WxH' with positive integers (pixels), got {value!r}")
-    return int(value[0]), int(value[1])
-
-
 def check_predict_params(predict: dict) -> dict:
-    """The ``predict`` block checked (keys named in errors); ``image_size`` as ``(w, h)``
-    or ``None``. ``input`` may be unset here: only the predict run needs it."""
-    if not isinstance(predict, dict):
-        raise ValueError(f"predict: expected a mapping of {list(PREDICT_KEYS)}, got {type(predict).__name__}")
-    missing = [k for k in PREDICT_KEYS if k not in predict]
-    unknown = sorted(set(predict) - set(PREDICT_KEYS))
-    if missing or unknown:
-        raise KeyError(f"predict: missing keys {missing}, unknown keys {unknown}; expected {list(PREDICT_KEYS)}")
-    if predict["model"] not in MODELS:
-        raise ValueError(f"predict.model: expected one of {list(MODELS)}, got {predict['model']!r}")
-    if predict["format"] not in ("auto",) + FORMATS:
-        raise ValueError(f"predict.format: expected one of {['auto', *FORMATS]}, got {predict['format']!r}")
-    if predict["input"] is not None and (not isinstance(predict["input"], str) or not predict["input"].strip()):
-        raise ValueError(f"predict.input: expected a file path or null, got {predict['input']!r}")
-    score = predict["min_score"]
-    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
-        raise ValueError(f"predict.min_score: expected a number in [0, 1], got {score!r}")
-    frames = predict["plot_frames"]
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise ValueError(f"predict.plot_frames: expected a positive integer, got {frames!r}")
-    if not isinstance(predict["bvh"], bool):
-        raise ValueError(f"predict.bvh: expected true or false, got {predict['bvh']!r}")
-    fps = predict["fps"]
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
-        raise ValueError(f"predict.fps: expected a positive number (frames per second of the input), got {fps!r}")
-    return {**predict, "image_size": _image_size(predict["image_size"])}
+    """The ``predict`` block checked (``parameters.Predict``; keys named in errors);
+    ``image_size`` as ``(w, h)`` or ``None``. ``input`` may be unset here: only the
+    predict run needs it."""
+    return check(Predict, predict, "predict").model_dump()
 
 
 def read_user_keypoints(predict: dict) -> dict:

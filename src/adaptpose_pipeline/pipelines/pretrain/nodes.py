@@ -11,10 +11,11 @@ import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 
-from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, filter_widths_for
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
+from adaptpose_pipeline.parameters import Pretrain, check
 from adaptpose_pipeline.pipelines.config import for_target
 
 log = logging.getLogger(__name__)
@@ -26,22 +27,11 @@ def _log_epoch(epoch: int, record: dict) -> None:
 
 
 def pretrain_configs(params: dict) -> tuple[LifterConfig, TrainConfig]:
-    """The lifter and training configurations from a target's ``pretrain`` block.
-
-    ``lifter.receptive_field`` (1 or 27, 81, ...) picks VideoPose3D's filter widths;
-    an explicit ``lifter.filter_widths`` list wins over it.
-    """
-    lifter = dict(params["lifter"])
-    rf = lifter.pop("receptive_field", None)
-    widths = lifter.pop("filter_widths", None)
-    if widths is None:
-        if rf is None:
-            raise KeyError("pretrain.lifter.receptive_field: missing (or give lifter.filter_widths)")
-        widths = filter_widths_for(int(rf))
-    try:
-        return LifterConfig(**lifter, filter_widths=tuple(widths)), TrainConfig(**params["train"])
-    except TypeError as exc:
-        raise ValueError(f"pretrain: unexpected or missing keys under lifter/train: {exc}") from exc
+    """The lifter and training configurations from a target's ``pretrain`` block
+    (``parameters.Pretrain``): ``lifter.receptive_field`` (1 or 27, 81, ...) picks
+    VideoPose3D's filter widths; an explicit ``lifter.filter_widths`` list wins over it."""
+    block = check(Pretrain, params, "pretrain")
+    return block.lifter.config(), block.train
 
 
 def pretrain_lifter(

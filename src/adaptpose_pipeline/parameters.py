@@ -1,0 +1,510 @@
+"""The run's parameters as pydantic models: one model per parameter block.
+
+Each block of ``conf/<env>/parameters*.yml`` has a model here (``extra="forbid"``:
+a misspelt key is an error; ``Literal`` choices; bounded numbers). The sizes and
+settings the method's code reads (``pretrain.lifter``, ``pretrain.train``,
+``adapt.generator``, ``adapt.train``...) are typed by the ``core`` configuration
+dataclasses themselves (``core.lifter.LifterConfig``, ``core.training.TrainConfig``,
+``core.generator.GeneratorConfig``, ``core.adapt.AdaptConfig``), so each bound is
+written once, on its field.
+
+:func:`validate_parameters` checks the whole parameter set once, before a run
+(``hooks.ParameterCheckHook``): every per-target block as merged for the run's target
+(``pipelines.config.for_target``), and every ablation row's merged overrides. The
+first error names the dotted key (``adapt.train.epochs: Input should be greater than
+or equal to 1 (got 0)``). Kedro's own typed-parameter conversion is not used: a
+block's ``targets:`` overrides have to be merged for the run's target first.
+
+``python -m adaptpose_pipeline.parameters --write`` (or ``adaptpose schema``) writes
+the JSON schema of all blocks to ``docs/parameters.schema.json``; a test checks that
+the file is current.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+
+from adaptpose_pipeline.core import bvh
+from adaptpose_pipeline.core.adapt import PROPORTIONS, AdaptConfig, HardRatio
+from adaptpose_pipeline.core.camera import NORMALISATIONS
+from adaptpose_pipeline.core.generator import GeneratorConfig
+from adaptpose_pipeline.core.lifter import LifterConfig, filter_widths_for
+from adaptpose_pipeline.core.runtime import DEVICE_CHOICES
+from adaptpose_pipeline.core.schema import (
+    Bool,
+    Float,
+    Int,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Str,
+    describe,
+)
+from adaptpose_pipeline.core.skeleton import SKELETONS
+from adaptpose_pipeline.core.training import TrainConfig
+from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets.keypoints import FORMATS
+
+SCHEMA_PATH = Path("docs") / "parameters.schema.json"
+ROLES = ("source_train", "source_validation", "target_train", "target_test")
+# The native field each dataset's 3D ground truth comes from; 3DHP has two
+# (``ingest.targets.<target>.coordinates``): annot3 as captured, univ_annot3 rescaled to
+# the Human3.6M "universal" skeleton height (what the official 3DHP evaluation scores).
+COORDINATES = {"h36m": ("positions_3d",), "3dhp": ("annot3", "univ_annot3"), "3dpw": ("jointPositions",), "ski": ("3D",)}
+PREDICT_MODELS = ("baseline", "adapted")
+EXPORT_UNITS = {"m": 1.0, "cm": 100.0}
+ABLATION_TABLES = ("table5", "table6", "table7", "table8")
+
+Target = Literal[DATASETS]
+
+
+class Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _field(cls, name: str):
+    """The annotated type of ``cls``'s field ``name`` (with its bounds and choices)."""
+    info = cls.__pydantic_fields__[name]
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+def _fields_model(name: str, cls, keys: tuple[str, ...], doc: str, base: type[BaseModel] = Block) -> type[BaseModel]:
+    """A block model holding ``keys`` of the dataclass ``cls``, optional, bounds kept."""
+    fields = {k: (_field(cls, k) | None, None) for k in keys}
+    return create_model(name, __base__=base, __doc__=doc, **fields)
+
+
+def _off_is_a_string(value):
+    """YAML 1.1 reads a bare ``off`` as false; the choices spell it ``"off"``."""
+    return "off" if value is False else value
+
+
+# ---- run-wide -----------------------------------------------------------------------
+
+
+class Checkpoints(Block):
+    """Epoch checkpoints of the training loops, and whether a run resumes from them."""
+
+    dir: Str | None = None
+    resume: Bool = False
+
+    @model_validator(mode="after")
+    def _resume_needs_dir(self):
+        if self.resume and self.dir is None:
+            raise ValueError("checkpoints.resume: true needs checkpoints.dir (it is null)")
+        return self
+
+
+class Standin(Block):
+    """The stand-in generator: ``scale`` multiplies every stand-in's length; the
+    per-dataset settings are the makers' (``datasets.standin``), checked there."""
+
+    model_config = ConfigDict(extra="allow")
+    scale: PositiveFloat = 1.0
+
+
+# ---- ingest ---------------------------------------------------------------------------
+
+
+class Selection(Block):
+    """Which frames of a dataset a role reads (``datasets.tables.select``)."""
+
+    dataset: Target
+    splits: list[Str] | None = None
+    subjects: list[Str | Int] | None = None
+    sequences: list[Str] | None = None  # whole names, e.g. 3DHP's TS1
+    actions: list[Str] | None = None  # matched on the sequence name before a space
+    exclude_actions: list[Str] | None = None
+
+
+class IngestTarget(Block):
+    """One target's roles and 2D normalisation (``ingest.targets.<target>``)."""
+
+    source_train: Selection
+    source_validation: Selection
+    target_train: Selection
+    target_test: Selection
+    normalisation: Literal[NORMALISATIONS]
+    coordinates: Literal[COORDINATES["3dhp"]] | None = None  # 3DHP only: annot3 | univ_annot3
+    pad_to_square: Bool = False  # screen normalisation: portrait frames padded to square first
+
+    @model_validator(mode="after")
+    def _coordinates_need_3dhp(self):
+        if self.coordinates is not None and "3dhp" not in {getattr(self, r).dataset for r in ROLES}:
+            raise ValueError("coordinates: only 3DHP has a choice of coordinates, and no role reads 3dhp")
+        return self
+
+
+class Ingest(Block):
+    targets: dict[Target, IngestTarget]
+
+
+# ---- pretrain -------------------------------------------------------------------------
+
+
+class PretrainLifter(Block):
+    """VideoPose3D's sizes. ``receptive_field`` (1, 27, 81, ...) picks the filter widths;
+    an explicit ``filter_widths`` list wins over it."""
+
+    receptive_field: PositiveInt | None = None
+    filter_widths: list[PositiveInt] | None = None
+    channels: _field(LifterConfig, "channels") = 1024
+    dropout: _field(LifterConfig, "dropout") = 0.25
+
+    @model_validator(mode="after")
+    def _builds(self):
+        self.config()
+        return self
+
+    def config(self) -> LifterConfig:
+        widths = self.filter_widths
+        if widths is None:
+            if self.receptive_field is None:
+                raise ValueError("pretrain.lifter.receptive_field: missing (or give lifter.filter_widths)")
+            widths = filter_widths_for(self.receptive_field)
+        return LifterConfig(filter_widths=tuple(widths), channels=self.channels, dropout=self.dropout)
+
+
+class Pretrain(Block):
+    lifter: PretrainLifter
+    train: TrainConfig
+    targets: dict[Target, dict[str, Any]] = {}  # per-target overrides, merged over the blocks above
+
+
+# ---- evaluate -------------------------------------------------------------------------
+
+
+class Evaluate(Block):
+    joint_set: Literal[tuple(SKELETONS)]
+    # a whole number of mm: it names the metric (pck150)
+    pck_threshold_mm: Annotated[int, Field(gt=0)]
+    skeleton_frames: PositiveInt  # evenly spaced valid test frames drawn
+    targets: dict[Target, dict[str, Any]] = {}
+
+    @field_validator("pck_threshold_mm", mode="before")
+    @classmethod
+    def _whole_mm(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ValueError(f"expected a positive whole number of mm, got {value!r}")
+        return int(value)  # 150.0 -> 150; the bound is checked after
+
+
+# ---- adapt ----------------------------------------------------------------------------
+
+class _GeneratorBlock(Block):
+    @model_validator(mode="before")
+    @classmethod
+    def _off(cls, value):
+        """``--params adapt.generator.bone_generation=off`` parses as false."""
+        if isinstance(value, dict):
+            return {k: _off_is_a_string(v) if k in ("bone_generation", "camera_generation") else v for k, v in value.items()}
+        return value
+
+
+GENERATOR_KEYS = tuple(k for k in GeneratorConfig.__pydantic_fields__ if k != "frames")
+AdaptGenerator = _fields_model(
+    "AdaptGenerator", GeneratorConfig, GENERATOR_KEYS,
+    "The human motion generator (``core.generator.GeneratorConfig``; ``frames`` is the lifter's receptive field).",
+    _GeneratorBlock,
+)
+TRAIN_KEYS = (
+    "epochs", "warmup_epochs", "batch_size", "samples_per_epoch", "lr_generator", "lr_discriminator", "lr_lifter",
+    "lr_lengths", "d_every", "grad_clip", "pool_size", "beta_deg", "frames_3d", "stride_min", "stride_max",
+    "schedule", "feedback_warmup_epochs",
+)
+AdaptTrain = _fields_model("AdaptTrain", AdaptConfig, TRAIN_KEYS, "The adaptation loop's schedule (``core.adapt.AdaptConfig``).")
+
+
+class Weights(Block):
+    """Loss weights: the generator's terms (Eqs. 16-22) and the fakes' share of the lifter step (Eq. 23)."""
+
+    adv_2d: Float
+    adv_3d: Float
+    proj: Float
+    range: Float
+    lambda_: Float = Field(alias="lambda")
+    match: Float = 0.0
+    fake: _field(AdaptConfig, "w_fake") = 1.0
+
+
+class HardRatios(Block):
+    semantics: _field(AdaptConfig, "hard_ratio_semantics") = "printed"
+    bone: HardRatio
+    camera: HardRatio
+
+
+class AdaptSelection(Block):
+    """Eq. 14: keep (ratio - a)^2 < b^2, and every normalised 2D coordinate within ``bound``."""
+
+    enabled: Bool
+    a: Float
+    b: _field(AdaptConfig, "selection_b")
+    bound: Float | None
+
+
+class Reprojection(Block):
+    batch: _field(AdaptConfig, "proj_batch")
+    inner_lr: Float
+
+
+class Proportions(Block):
+    """The target's skeleton proportions from its 2D alone (``core.proportions``)."""
+
+    mode: Literal[PROPORTIONS] = "off"
+    quantile: _field(AdaptConfig, "proportions_quantile") = 99.0
+    labels: _field(AdaptConfig, "proportion_labels") = "target"
+    estimator: _field(AdaptConfig, "proportions_estimator") = "tail"
+    min_foreshortening: _field(AdaptConfig, "proportions_min_foreshortening") = 0.5
+    min_change: _field(AdaptConfig, "proportions_min_change") = 0.0
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _off(cls, value):
+        return _off_is_a_string(value)
+
+    def config_keywords(self) -> dict:
+        """As :class:`AdaptConfig` keywords."""
+        return {
+            "proportions": self.mode, "proportions_quantile": self.quantile, "proportion_labels": self.labels,
+            "proportions_estimator": self.estimator, "proportions_min_foreshortening": self.min_foreshortening,
+            "proportions_min_change": self.min_change,
+        }
+
+
+class Guard(Block):
+    """The label-free guard (``core.guard``): keep an epoch or fall back to the control."""
+
+    enabled: Bool = False
+    tolerance_mm: NonNegativeFloat = 0.0
+    min_reprojection_gain: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class Adapt(Block):
+    generator: AdaptGenerator
+    domain_discriminator: Bool
+    kcs_2d: Bool
+    critic_3d_lengths: Bool = True
+    lambda_limit: _field(AdaptConfig, "lambda_limit") = 0.1
+    proportions: Proportions = Proportions()
+    selection: AdaptSelection
+    train: AdaptTrain
+    weights: Weights
+    hard_ratio: HardRatios
+    reprojection: Reprojection
+    keep_samples: _field(AdaptConfig, "keep_samples") = 512
+    guard: Guard = Guard()
+    targets: dict[Target, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _builds(self):
+        self.config()
+        self.generator_config(frames=1)
+        return self
+
+    def generator_params(self) -> dict:
+        return self.generator.model_dump(exclude_none=True)
+
+    def generator_config(self, frames: int) -> GeneratorConfig:
+        return GeneratorConfig(frames=frames, **self.generator_params())
+
+    def config(self) -> AdaptConfig:
+        """The loop's flat configuration (relations between fields checked there)."""
+        w = self.weights
+        return AdaptConfig(
+            **self.train.model_dump(exclude_none=True),
+            domain_discriminator=self.domain_discriminator, kcs_2d=self.kcs_2d,
+            critic_3d_lengths=self.critic_3d_lengths, lambda_limit=self.lambda_limit,
+            w_adv_2d=w.adv_2d, w_adv_3d=w.adv_3d, w_proj=w.proj, w_range=w.range, w_lambda=w.lambda_,
+            w_match=w.match, w_fake=w.fake,
+            proj_batch=self.reprojection.batch, proj_inner_lr=self.reprojection.inner_lr,
+            hard_ratio_bone=self.hard_ratio.bone, hard_ratio_camera=self.hard_ratio.camera,
+            hard_ratio_semantics=self.hard_ratio.semantics,
+            selection=self.selection.enabled, selection_a=self.selection.a, selection_b=self.selection.b,
+            selection_bound=self.selection.bound, keep_samples=self.keep_samples,
+            **self.proportions.config_keywords(),
+        )
+
+
+# ---- predict, export ------------------------------------------------------------------
+
+
+class Predict(Block):
+    """Lifting a user's keypoint file (``kedro run --pipeline=predict``)."""
+
+    input: Annotated[str, Field(strict=True, min_length=1, pattern=r"\S")] | None = None  # required for a predict run
+    format: Literal[("auto", *FORMATS)] = "auto"
+    model: Literal[PREDICT_MODELS] = "adapted"
+    image_size: tuple[PositiveInt, PositiveInt] | None = None  # [w, h] or "WxH" px
+    min_score: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.3
+    plot_frames: PositiveInt = 6
+    bvh: Bool = False
+    fps: PositiveFloat = 25.0  # of the input; the BVH's frame time
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _wxh(cls, value):
+        """``"WxH"``: the command line cannot carry a list."""
+        if isinstance(value, str):
+            match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+            if not match:
+                raise ValueError(f"expected null, [w, h] or 'WxH' with positive integers (pixels), got {value!r}")
+            return int(match[1]), int(match[2])
+        if isinstance(value, list):
+            return tuple(value)
+        return value
+
+
+class Export(Block):
+    """The adaptation's generated motions as files (``kedro run --pipeline=export``)."""
+
+    bvh_motions: NonNegativeInt = 8
+    selected_only: Bool = True
+    fps: PositiveFloat = 25.0
+    units: Literal[tuple(EXPORT_UNITS)] = "cm"
+    rotation_order: Literal[bvh.ORDERS] = "ZXY"
+
+
+# ---- ablation tables --------------------------------------------------------------------
+
+
+class AblationRowLabel(Block):
+    label: Str
+    paper: dict[str, Float] = {}
+
+
+class AblationOverrides(Block):
+    adapt: dict[str, Any] | None = None
+    pretrain: dict[str, Any] | None = None
+
+
+class AblationRow(Block):
+    row: AblationRowLabel
+    overrides: AblationOverrides = AblationOverrides()
+
+
+# ---- the whole set ----------------------------------------------------------------------
+
+
+class Parameters(Block):
+    """Every parameter of a run (``context.params``)."""
+
+    target: Target
+    seed: NonNegativeInt
+    device: Annotated[str, Field(strict=True, pattern=rf"^({'|'.join(DEVICE_CHOICES)})(:\d+)?$")]
+    checkpoints: Checkpoints | None = None
+    standin: Standin | None = None
+    ingest: Ingest | None = None
+    pretrain: Pretrain | None = None
+    evaluate: Evaluate | None = None
+    adapt: Adapt | None = None
+    predict: Predict | None = None
+    export: Export | None = None
+    table5: dict[str, AblationRow] | None = None
+    table6: dict[str, AblationRow] | None = None
+    table7: dict[str, AblationRow] | None = None
+    table8: dict[str, AblationRow] | None = None
+
+
+PER_TARGET = {"pretrain": Pretrain, "evaluate": Evaluate, "adapt": Adapt}
+
+
+def check(model: type[BaseModel], value, prefix: str):
+    """``model.model_validate(value)`` with errors that name ``prefix.<key>``."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise ValueError(describe(exc, prefix)) from None
+
+
+def for_run(params: dict, block: str, target: str) -> dict:
+    """``params[block]`` merged for ``target`` (its ``targets.<target>`` overrides applied)."""
+    from adaptpose_pipeline.pipelines.config import for_target
+
+    return for_target(params[block], target, block)
+
+
+def validate_parameters(params: dict) -> Parameters:
+    """Check every block once, before a run; raise ``ValueError`` naming the key.
+
+    The shared blocks are checked as written; ``pretrain``, ``evaluate`` and ``adapt``
+    also as merged for the run's target, ``ingest`` for the run's target's entry, and
+    every ablation row's overrides merged over its block.
+    """
+    from adaptpose_pipeline.pipelines.ablation.nodes import TABLES, row_parameters
+
+    target = params.get("target")
+    if target not in DATASETS:
+        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)} (e.g. --params target=3dhp)")
+    out = check(Parameters, params, "")
+    if out.ingest is not None and target not in out.ingest.targets:
+        raise ValueError(f"ingest.targets.{target}: missing from parameters_ingest.yml")
+    for block, model in PER_TARGET.items():
+        if block in params:
+            check(model, for_run(params, block, target), block)
+    for number, rows in TABLES.items():
+        table = f"table{number}"
+        given = params.get(table)
+        if given is None:
+            continue
+        missing, unknown = sorted(set(rows) - set(given)), sorted(set(given) - set(rows))
+        if missing or unknown:
+            raise ValueError(f"{table}: expected rows {list(rows)}; missing {missing}, unknown {unknown}")
+        for row, spec in given.items():
+            overrides = spec.get("overrides") or {}
+            for block in ("adapt", "pretrain"):
+                if block in params and (block == "adapt" or block in overrides):
+                    check(PER_TARGET[block], row_parameters(params[block], overrides, target, block),
+                          f"{table}.{row}.overrides.{block}")
+    return out
+
+
+def json_schema() -> dict:
+    """The JSON schema of every parameter block (``docs/parameters.schema.json``)."""
+    schema = Parameters.model_json_schema(by_alias=True)
+    schema["title"] = "adaptpose-pipeline parameters"
+    schema["description"] = (
+        "Every block of conf/<env>/parameters*.yml. Generated by `adaptpose schema` "
+        "(python -m adaptpose_pipeline.parameters --write) from src/adaptpose_pipeline/parameters.py; do not edit."
+    )
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=1, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="adaptpose schema", description="Write or check docs/parameters.schema.json.")
+    parser.add_argument("--write", action="store_true", help="write the schema file")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the schema file is not current")
+    parser.add_argument("--path", type=Path, default=SCHEMA_PATH)
+    args = parser.parse_args(argv)
+    text = schema_text()
+    if args.check:
+        current = args.path.read_text() if args.path.exists() else None
+        if current != text:
+            print(f"{args.path} is not current: run `adaptpose schema --write`", file=sys.stderr)
+            return 1
+        print(f"{args.path} is current")
+        return 0
+    if args.write:
+        args.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(args.path)
+        print(f"wrote {args.path}")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
