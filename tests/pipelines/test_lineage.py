@@ -170,3 +170,14 @@ def test_interactive_figures_are_plotly_previews(viz_build):
     assert {"pretrain_curves", "adapt_curves", "generated_keypoints", "per_joint_adapted", "skeletons_3d"} <= names, sorted(names)
     assert all(meta["type"].endswith("JSONDataset") for meta in found.values())
     assert wanted <= {n["name"] for p in ("chain", "predict") for n in _graph(viz_build, p).nodes.values()}
+
+
+def test_predict_input_is_a_catalog_entry_upstream_of_every_prediction(viz_build):
+    """The user's keypoint file is read through ``predict_keypoints`` and what was read is
+    the versioned ``user_keypoints``, so lineage reaches the predictions from the file."""
+    g = _graph(viz_build, "predict")
+    source = g.data("predict_keypoints")
+    read = g.data("user_keypoints")
+    assert read in g.descendants({source})
+    for name in ("predicted_poses", "predict_report", "predicted_poses_bvh", "predict_skeleton_viewer"):
+        assert g.data(name) in g.descendants({read}), name

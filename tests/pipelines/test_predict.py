@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from kedro.io.core import Version, generate_timestamp
+from kedro.io.core import DatasetError, Version, generate_timestamp
 
 from adaptpose_pipeline.core.camera import normalise_pixels
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.kedro_io import TorchDataset
+from adaptpose_pipeline.datasets.kedro_io import KeypointFileDataset, TorchDataset
 from adaptpose_pipeline.datasets.keypoints import COCO17_JOINTS
 from adaptpose_pipeline.pipelines.predict.nodes import check_predict_params, lift_keypoints, read_user_keypoints
 from tests.data.make_coco_fixture import OUT as COCO_FIXTURE
@@ -260,10 +260,17 @@ def test_predict_parameters_and_the_model_check(tiny_lifter, tmp_path):
     assert check_predict_params({**PARAMS, "image_size": [640, 480]})["image_size"] == (640, 480)
     with pytest.raises(ValueError, match=r"predict\.extra: Extra inputs are not permitted"):
         check_predict_params({**PARAMS, "extra": 1})
-    with pytest.raises(ValueError, match="predict.input: no keypoint file given"):
-        read_user_keypoints(PARAMS)
+    with pytest.raises(DatasetError, match="predict.input: no keypoint file given"):
+        KeypointFileDataset(filepath=None).load()
+    with pytest.raises(DatasetError, match="nothing.npy: no such file"):
+        KeypointFileDataset(filepath=str(tmp_path / "nothing.npy")).load()
     np.save(tmp_path / "kp.npy", synthesise_clip("walk", 30, 25.0, seed=5, image_size=IMAGE)["px"])
-    keypoints = read_user_keypoints({**PARAMS, "input": str(tmp_path / "kp.npy")})
+    loaded = KeypointFileDataset(filepath=str(tmp_path / "kp.npy")).load()
+    assert loaded["raw"] == (tmp_path / "kp.npy").read_bytes()
+    with pytest.raises(ValueError, match="predict.input: the parameter names 'other.npy' but the catalog read"):
+        read_user_keypoints(loaded, {**PARAMS, "input": "other.npy"})
+    keypoints = read_user_keypoints(loaded, {**PARAMS, "input": str(tmp_path / "kp.npy")})
+    assert keypoints["sha256"] == hashlib.sha256(loaded["raw"]).hexdigest() and keypoints["joints_2d"].shape == (30, 17, 2)
     with pytest.raises(ValueError, match="predict.model is 'adapted' but predict_lifter loaded a baseline lifter"):
         lift_keypoints(keypoints, tiny_lifter[0], {**PARAMS, "model": "adapted"}, INGEST, TARGET, "cpu")
     with pytest.raises(DataError, match="kp.npy: the 3dhp lifter takes screen-normalised 2D, which needs the image size"):

@@ -227,6 +227,41 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
         return {"path": str(self._path), "dataset": self._dataset, "load_args": self._load_args}
 
 
+class KeypointFileDataset(AbstractDataset[None, dict]):
+    """A user's 2D keypoint file (``predict.input``), read as it is on disk.
+
+    ``load`` returns ``{"path": str (absolute), "raw": bytes}``; the predict pipeline
+    parses it (``datasets.keypoints.parse_keypoints``) with the run's ``predict``
+    parameters and saves what it read, versioned, as ``user_keypoints``. The catalog
+    fills ``filepath`` from ``--params predict.input=...`` (or ``predict_input`` in
+    ``globals.yml``); an empty one is an error naming the parameter. Read-only.
+    """
+
+    def __init__(self, *, filepath: str | None = None, metadata: dict | None = None):
+        self._filepath = None if filepath in (None, "", "None", "null") else Path(str(filepath)).expanduser()
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        if self._filepath is None:
+            raise DatasetError(
+                "predict.input: no keypoint file given; pass --params predict.input=<file .json|.csv|.npy|.npz> "
+                "(or set predict_input in conf/local/globals.yml)"
+            )
+        path = self._filepath.resolve()
+        if not path.is_file():
+            raise DatasetError(f"predict.input: {path}: no such file (expected 2D keypoints as .json, .csv, .npy or .npz)")
+        return {"path": str(path), "raw": path.read_bytes()}
+
+    def save(self, data) -> None:
+        raise DatasetError(f"{self._filepath}: the user's keypoint file is read-only")
+
+    def _exists(self) -> bool:
+        return self._filepath is not None and self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": None if self._filepath is None else str(self._filepath)}
+
+
 class MlflowLifterModelDataset(MlflowModelTrackingDataset):
     """A lifter logged to the run's MLflow run with ``mlflow.pytorch``, with an input
     example and a signature, optionally registered (``save_args.registered_model_name``).

@@ -221,8 +221,14 @@ def read_keypoints(path: str | Path, fmt: str = "auto", min_score: float = 0.3) 
     """Read one person's 2D keypoints over a video; every problem is a :class:`DataError`
     naming the file."""
     path = require_file(Path(path), "2D keypoints")
+    return parse_keypoints(path, path.read_bytes(), fmt, min_score)
+
+
+def parse_keypoints(path: str | Path, raw: bytes, fmt: str = "auto", min_score: float = 0.3) -> Keypoints2D:
+    """:func:`read_keypoints` on a file's bytes already read (``path`` names it in errors
+    and picks the format when ``fmt`` is ``auto``)."""
+    path = Path(path)
     kind = keypoint_format(path, fmt)
-    raw = path.read_bytes()
     readers = {"coco_json": _read_coco, "csv": _read_csv, "npy": _read_npy}
     xy, scores, frames, image_size = readers[kind](path, raw, min_score)
     if len(frames) == 0:

@@ -8,14 +8,16 @@ need an adaptation run first; one entry chosen by the run does not. Because the
 catalog reads the command line, not ``parameters_predict.yml``, the lifting node
 checks that the checkpoint it got is the kind ``predict.model`` names.
 
-The keypoint file is the user's choice per run (``predict.input``), so the first node
-reads it with ``datasets.keypoints`` rather than through a catalog entry; its SHA-256
-goes into the report.
+The keypoint file is the user's choice per run (``--params predict.input=<file>``): the
+catalog entry ``predict_keypoints`` (``datasets.kedro_io.KeypointFileDataset``) reads
+it, the first node parses it, and what was read is saved, versioned, as
+``user_keypoints``, so the input shows in lineage; its SHA-256 goes into the report.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +31,7 @@ from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
 from adaptpose_pipeline.core.training import predict_sequences
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.keypoints import fill_missing, read_keypoints
+from adaptpose_pipeline.datasets.keypoints import fill_missing, parse_keypoints
 from adaptpose_pipeline.parameters import Predict, check
 from adaptpose_pipeline.pipelines.evaluate.nodes import CHECKPOINT_KEYS
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
@@ -47,16 +49,22 @@ def check_predict_params(predict: dict) -> dict:
     return check(Predict, predict, "predict").model_dump()
 
 
-def read_user_keypoints(predict: dict) -> dict:
-    """Read ``predict.input``, map it to H36M-17 and fill undetected joints.
+def read_user_keypoints(keypoint_file: dict, predict: dict) -> dict:
+    """Parse the user's keypoint file (catalog entry ``predict_keypoints``:
+    ``{"path", "raw"}``), map it to H36M-17 and fill undetected joints.
 
     Returns ``joints_2d (T, 17, 2)`` px, ``filled (T, 17)``, ``scores (T, 17)``,
-    ``frames (T,)`` and the file's ``path``, ``format``, ``sha256``, ``image_size``.
+    ``frames (T,)`` and the file's ``path``, ``format``, ``sha256``, ``image_size``
+    (saved, versioned, as ``user_keypoints``).
     """
     params = check_predict_params(predict)
-    if params["input"] is None:
-        raise ValueError("predict.input: no keypoint file given; pass --params predict.input=<file .json|.csv|.npy|.npz>")
-    kp = read_keypoints(params["input"], params["format"], float(params["min_score"]))
+    if params["input"] is not None and Path(params["input"]).expanduser().resolve() != Path(keypoint_file["path"]):
+        raise ValueError(
+            f"predict.input: the parameter names {params['input']!r} but the catalog read {keypoint_file['path']!r}; "
+            "set the file with --params predict.input=<file> (or predict_input in conf/local/globals.yml), not in a "
+            "parameters file, so that the catalog entry predict_keypoints reads it too"
+        )
+    kp = parse_keypoints(keypoint_file["path"], keypoint_file["raw"], params["format"], float(params["min_score"]))
     joints, filled = fill_missing(kp, float(params["min_score"]))
     log.info(
         "read %d frames of 2D keypoints (%s) from %s; %d of %d joint detections filled in",

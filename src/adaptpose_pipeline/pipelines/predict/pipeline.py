@@ -14,7 +14,7 @@ from adaptpose_pipeline.pipelines.predict.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline(
         [
-            node(read_user_keypoints, inputs="params:predict", outputs="user_keypoints", name="read_user_keypoints"),
+            node(read_user_keypoints, inputs=["predict_keypoints", "params:predict"], outputs="user_keypoints", name="read_user_keypoints"),
             node(
                 lift_keypoints,
                 inputs=["user_keypoints", "predict_lifter", "params:predict", "params:ingest", "params:target", "params:device"],
