@@ -156,15 +156,17 @@ def combine(ratios: np.ndarray, mean_lengths: np.ndarray, min_change: float = 0.
     def keep_sum(r: np.ndarray) -> np.ndarray:
         return r * (mean_lengths.sum() / (r * mean_lengths).sum())
 
-    logs = np.log(np.asarray(ratios, dtype=np.float64))
+    ratios = np.asarray(ratios, dtype=np.float64)
+    logs = np.log(ratios)
     mean = logs.mean(axis=0)
     if min_change > 0:
         # changes are measured from the median bone (the estimates share an overall
         # scale that normalised 2D cannot fix), so unchanged bones sit at 0
         change = mean - np.median(mean)
         uncertainty = np.abs(logs[0] - logs[-1]) / 2  # 0 with one estimate
-        mean = np.where(np.abs(change) > min_change + uncertainty, change, 0.0)
-    return keep_sum(np.exp(mean))
+        return keep_sum(np.exp(np.where(np.abs(change) > min_change + uncertainty, change, 0.0)))
+    # one estimate is used as it is (no exp(log()) round trip)
+    return keep_sum(ratios[0] if len(ratios) == 1 else np.exp(mean))
 
 
 def rescale_bones(pose: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
