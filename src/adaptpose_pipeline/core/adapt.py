@@ -528,6 +528,11 @@ def adapt(
         )
         source.set_proportions(proportions, cfg.proportion_labels)
     nets = _Nets(baseline, gen_cfg, cfg, device)
+    # Building the generator and critics draws from torch's stream, as many numbers as
+    # their sizes need; the loop's stream (the lifter's dropout, the generator's noise)
+    # starts afresh from the seed, so that the control, which never uses the generator,
+    # is the same for every generator configuration (ablation rows share one control).
+    torch.manual_seed(int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
     steps = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     history: list[dict] = []
     samples: dict[str, list] = {}
