@@ -61,7 +61,6 @@ ROLES = ("source_train", "source_validation", "target_train", "target_test")
 COORDINATES = {"h36m": ("positions_3d",), "3dhp": ("annot3", "univ_annot3"), "3dpw": ("jointPositions",), "ski": ("3D",)}
 PREDICT_MODELS = ("baseline", "adapted")
 EXPORT_UNITS = {"m": 1.0, "cm": 100.0}
-ABLATION_TABLES = ("table5", "table6", "table7", "table8")
 
 Target = Literal[DATASETS]
 
@@ -104,7 +103,7 @@ class Checkpoints(Block):
 
 
 class Standin(Block):
-    """The stand-in generator: ``scale`` multiplies every stand-in's length; the
+    """The stand-in generator: ``scale`` multiplies every sequence's duration; the
     per-dataset settings are the makers' (``datasets.standin``), checked there."""
 
     model_config = ConfigDict(extra="allow")
