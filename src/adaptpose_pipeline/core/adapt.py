@@ -73,7 +73,7 @@ from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenera
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, TemporalModelOptimized1f
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
-from adaptpose_pipeline.core.schema import STRICT, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
+from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import (
     check_arrays,
@@ -109,7 +109,7 @@ def _subsample_sequences(arrays: dict, max_frames: int) -> dict:
 
 
 @named("adapt.hard_ratio")
-@pydantic_dataclass(frozen=True, config=STRICT)
+@pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class HardRatio:
     c_start: Float
     c_end: float
@@ -121,7 +121,7 @@ class HardRatio:
 
 
 @named("adapt")
-@pydantic_dataclass(frozen=True, config=STRICT)
+@pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class AdaptConfig:
     """The adaptation loop's settings (``adapt`` in parameters; the YAML blocks are
     flattened by ``pipelines.adapt.nodes.adapt_config``). Types, choices and bounds

@@ -95,7 +95,7 @@ from adaptpose_pipeline.core.rotations import (
     quaternion_to_matrix,
     rodrigues_rotate,
 )
-from adaptpose_pipeline.core.schema import STRICT, NonNegativeInt, PositiveFloat, PositiveInt, named
+from adaptpose_pipeline.core.schema import FORBID_EXTRA, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import (
     H36M17,
     bone_directions,
@@ -140,7 +140,7 @@ _PARAM_PREFIX = "adapt.generator"
 
 
 @named("adapt.generator")
-@pydantic_dataclass(frozen=True, config=STRICT)
+@pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class GeneratorConfig:
     """Hyperparameters of :class:`HumanMotionGenerator` (``adapt.generator`` in parameters)."""
 

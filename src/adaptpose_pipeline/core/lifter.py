@@ -25,11 +25,11 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
-from adaptpose_pipeline.core.schema import STRICT, PositiveInt, named
+from adaptpose_pipeline.core.schema import FORBID_EXTRA, PositiveInt, named
 
 
 @named("pretrain.lifter")
-@pydantic_dataclass(frozen=True, config=STRICT)
+@pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class LifterConfig:
     """VideoPose3D's sizes (``pretrain.lifter`` in parameters)."""
 

@@ -17,11 +17,11 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, Strict, ValidationError
 
-# extra="forbid": a misspelt key is an error. The field types below are strict: no
+# A misspelt key is an error (extra="forbid"). The field types below are strict: no
 # silent coercion ("10" is not an int, true is not 1), while an int is still a valid
 # float (YAML writes 1 for 1.0). (A class-wide strict=True would also refuse a dict
 # for a nested dataclass, which is how the parameter files give them.)
-STRICT = ConfigDict(extra="forbid")
+FORBID_EXTRA = ConfigDict(extra="forbid")
 
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]

@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModel, build_models, lift_sequence
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
-from adaptpose_pipeline.core.schema import STRICT, Bool, Float, PositiveFloat, PositiveInt, named
+from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, flip_left_right
 
 
 @named("pretrain.train")
-@pydantic_dataclass(frozen=True, config=STRICT)
+@pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class TrainConfig:
     """Baseline pretraining (``pretrain.train`` in parameters)."""
 
