@@ -33,7 +33,10 @@ def test_a_table_becomes_tagged_mlflow_runs_and_a_report_beside_the_paper(standi
     # the rows really differ in what they ran
     bg1 = json.loads(sorted(p.path.glob("data/08_reporting/3dhp/ablation/table6/BG1/row.json/*/row.json"))[0].read_text())
     assert bg1["label"] == "BG1" and bg1["measured"]["mpjpe"] == rows["BG1"].data.metrics["mpjpe"]
-    assert rows["BG1"].data.metrics["mpjpe"] != rows["BG3"].data.metrics["mpjpe"]
+    # (their metrics may be equal: a row whose guard fell back reports the control, which
+    # every row shares; the generators' losses show what each ran)
+    losses = {r: [m.value for m in client.get_metric_history(rows[r].info.run_id, "adapt_g_total")] for r in ("BG1", "BG3")}
+    assert len(losses["BG1"]) == 2 and losses["BG1"] != losses["BG3"]
 
     p.run("--pipeline=report", "--params", "target=3dhp")
     (csv,) = p.path.glob("data/08_reporting/3dhp/ablation/report.csv/*/report.csv")
