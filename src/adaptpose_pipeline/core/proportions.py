@@ -22,8 +22,10 @@ direction gives the factor ``|d_xy| / |d|``, and the median of ``length / factor
 over the frames where the factor is at least ``min_foreshortening`` estimates the
 unforeshortened normalised length in each domain. It uses every frame and no tail
 assumption, but inherits the lifter's errors on the target. The two fail for
-different reasons, so ``estimator: both`` (the default) takes their geometric mean
-bone by bone (docs/adaptation.md has the measured errors of each).
+different reasons; ``estimator: both`` takes their geometric mean bone by bone. It
+has lower ratio errors than the tail alone, but did not give lower MPJPE on the
+development benchmark, so ``tail`` is the default (docs/adaptation.md has both
+measurements).
 
 Shapes: poses ``(N, 17, 2|3)`` in the H36M-17 order (:data:`skeleton.H36M17`); a
 proportion vector is ``(16,)``, one factor per bone in ``H36M17.children`` order.
