@@ -124,7 +124,7 @@ class HardRatio:
 @pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class AdaptConfig:
     """The adaptation loop's settings (``adapt`` in parameters; the YAML blocks are
-    flattened by ``pipelines.adapt.nodes.adapt_config``). Types, choices and bounds
+    flattened by ``parameters.Adapt.config``). Types, choices and bounds
     are declared on the fields; :meth:`__post_init__` checks the relations between
     fields."""
 
