@@ -134,6 +134,9 @@ def test_resume_from_an_epoch_checkpoint_ends_like_an_uninterrupted_run(baseline
 def test_bad_inputs_name_their_key_or_dataset():
     with pytest.raises(ValueError, match=r"adapt\.hard_ratio\.c_start: Input should be a valid number \(got '3'\)"):
         HardRatio(c_start="3", c_end=5.0, d=2.0, weight=0.1)
+    for key in ("c_start", "c_end", "d", "weight"):  # every field strict: a string is not a number
+        with pytest.raises(ValueError, match=rf"adapt\.hard_ratio\.{key}: Input should be a valid number"):
+            HardRatio(**{"c_start": 3.0, "c_end": 5.0, "d": 2.0, "weight": 0.1, key: "1"})
     arrays = _arrays(2, 5, 0)
     del arrays["pose_3d"]
     with pytest.raises(KeyError, match=r"source_train: model-input arrays lack \['pose_3d'\]"):

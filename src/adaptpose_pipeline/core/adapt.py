@@ -112,9 +112,9 @@ def _subsample_sequences(arrays: dict, max_frames: int) -> dict:
 @pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class HardRatio:
     c_start: Float
-    c_end: float
+    c_end: Float
     d: Float
-    weight: float
+    weight: Float
 
     def c(self, epoch: int, epochs: int) -> float:
         return self.c_start + (self.c_end - self.c_start) * epoch / max(epochs - 1, 1)
