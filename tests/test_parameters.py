@@ -96,3 +96,23 @@ def test_errors_name_the_dotted_key_under_any_prefix():
         P.validate_parameters(params)
     with pytest.raises(ValueError, match=r"^colour: Extra inputs are not permitted \(got 'red'\)$"):
         P.validate_parameters({**_params("base"), "colour": "red"})  # a misspelt top-level --params key
+
+
+@pytest.mark.parametrize("block, key", [("predict", "fps"), ("export", "units"), ("adapt", "keep_samples"),
+                                        ("evaluate", "skeleton_frames")])
+def test_a_key_missing_from_a_block_is_named_not_defaulted(block, key):
+    params = _params("base")
+    del params[block][key]
+    with pytest.raises(ValueError, match=rf"^{block}\.{key}: missing$"):
+        P.validate_parameters(params)
+
+
+def test_a_guard_block_needs_its_switch_and_tolerance():
+    from adaptpose_pipeline.pipelines.adapt.nodes import guard_params
+
+    assert guard_params({}) == {"enabled": False, "tolerance_mm": 0.0, "min_reprojection_gain": 0.0}  # no block: off
+    for key in ("enabled", "tolerance_mm"):
+        guard = {"enabled": True, "tolerance_mm": 7.5}
+        del guard[key]
+        with pytest.raises(ValueError, match=rf"adapt\.guard\.{key}: missing"):
+            guard_params({"guard": guard})

@@ -281,9 +281,14 @@ class Proportions(Block):
 class Guard(Block):
     """The label-free guard (``core.guard``): keep an epoch or fall back to the control."""
 
-    enabled: Bool = False
-    tolerance_mm: NonNegativeFloat = 0.0
-    min_reprojection_gain: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    enabled: Bool
+    tolerance_mm: NonNegativeFloat
+    min_reprojection_gain: Annotated[float, Field(strict=True, ge=0, lt=1)] = 0.0
+
+    @classmethod
+    def off(cls) -> "Guard":
+        """An absent ``adapt.guard`` block: no guard."""
+        return cls(enabled=False, tolerance_mm=0.0)
 
 
 class Adapt(Block):
@@ -298,8 +303,8 @@ class Adapt(Block):
     weights: Weights
     hard_ratio: HardRatios
     reprojection: Reprojection
-    keep_samples: _field(AdaptConfig, "keep_samples") = 512
-    guard: Guard = Guard()
+    keep_samples: _field(AdaptConfig, "keep_samples")
+    guard: Guard = Guard.off()
     targets: dict[Target, dict[str, Any]] = {}
 
     @model_validator(mode="after")
@@ -338,14 +343,16 @@ class Adapt(Block):
 class Predict(Block):
     """Lifting a user's keypoint file (``kedro run --pipeline=predict``)."""
 
-    input: Annotated[str, Field(strict=True, min_length=1, pattern=r"\S")] | None = None  # required for a predict run
-    format: Literal[("auto", *FORMATS)] = "auto"
-    model: Literal[PREDICT_MODELS] = "adapted"
-    image_size: tuple[PositiveInt, PositiveInt] | None = None  # [w, h] or "WxH" px
-    min_score: Annotated[float, Field(strict=True, ge=0, le=1)] = 0.3
-    plot_frames: PositiveInt = 6
-    bvh: Bool = False
-    fps: PositiveFloat = 25.0  # of the input; the BVH's frame time
+    # every key is required (parameters_predict.yml has them all); input may be null
+    # except in a predict run
+    input: Annotated[str, Field(strict=True, min_length=1, pattern=r"\S")] | None
+    format: Literal[("auto", *FORMATS)]
+    model: Literal[PREDICT_MODELS]
+    image_size: tuple[PositiveInt, PositiveInt] | None  # [w, h] or "WxH" px
+    min_score: Annotated[float, Field(strict=True, ge=0, le=1)]
+    plot_frames: PositiveInt
+    bvh: Bool
+    fps: PositiveFloat  # of the input; the BVH's frame time
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -364,11 +371,12 @@ class Predict(Block):
 class Export(Block):
     """The adaptation's generated motions as files (``kedro run --pipeline=export``)."""
 
-    bvh_motions: NonNegativeInt = 8
-    selected_only: Bool = True
-    fps: PositiveFloat = 25.0
-    units: Literal[tuple(EXPORT_UNITS)] = "cm"
-    rotation_order: Literal[bvh.ORDERS] = "ZXY"
+    # every key is required (parameters_export.yml has them all)
+    bvh_motions: NonNegativeInt
+    selected_only: Bool
+    fps: PositiveFloat
+    units: Literal[tuple(EXPORT_UNITS)]
+    rotation_order: Literal[bvh.ORDERS]
 
 
 # ---- ablation tables --------------------------------------------------------------------

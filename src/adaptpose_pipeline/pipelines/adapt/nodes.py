@@ -67,7 +67,8 @@ def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target:
 
 def guard_params(params: dict) -> dict:
     """``adapt.guard`` (``parameters.Guard``; absent: off)."""
-    return check(Guard, params.get("guard") or {}, "adapt.guard").model_dump()
+    block = params.get("guard")
+    return (Guard.off() if block is None else check(Guard, block, "adapt.guard")).model_dump()
 
 
 def _checkpointed_loop(
