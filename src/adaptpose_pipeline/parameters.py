@@ -155,8 +155,8 @@ class PretrainLifter(Block):
 
     receptive_field: PositiveInt | None = None
     filter_widths: list[PositiveInt] | None = None
-    channels: _field(LifterConfig, "channels") = 1024
-    dropout: _field(LifterConfig, "dropout") = 0.25
+    channels: _field(LifterConfig, "channels") = LifterConfig.__pydantic_fields__["channels"].default
+    dropout: _field(LifterConfig, "dropout") = LifterConfig.__pydantic_fields__["dropout"].default
 
     @model_validator(mode="after")
     def _builds(self):
