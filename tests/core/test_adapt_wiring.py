@@ -204,7 +204,7 @@ def test_epoch_records_domain_measures(baseline):
 
 def test_score_keeps_every_epochs_lifter(baseline):
     scores = iter(range(100))
-    res = _run(baseline, _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8), score=lambda m: {"s": float(next(scores))})
+    res = _run(baseline, _cfg(epochs=3, warmup_epochs=1, samples_per_epoch=8), score=lambda m, retarget: {"s": float(next(scores))})
     assert [r.get("s") for r in res.history] == [None, 0.0, 1.0]  # not scored in warm-up
     assert set(res.epoch_lifters) == {1, 2} and _same(res.epoch_lifters[2], res.lifter)
     assert not _same(res.epoch_lifters[1], res.lifter)

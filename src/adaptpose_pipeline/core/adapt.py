@@ -6,7 +6,11 @@ One call of :func:`adapt` runs the whole thing on the given device:
    ``proportions: estimate`` the source windows the generator and the 3D critic see are
    first re-proportioned to the target's skeleton, estimated once from the two domains'
    2D (``core.proportions``), and the fakes' labels carry those proportions (or go back
-   to the source's with ``proportion_labels: source``);
+   to the source's with ``proportion_labels: source``); with ``proportions: retarget``
+   the target's 2D is instead redrawn with the source's proportions
+   (``proportions.retarget_2d``) for the whole loop, so the generator, the critics and
+   the lifter work in the source's skeleton, and the adapted lifter applies the
+   estimate at inference (``lifter.Retargeted``);
 2. the generator makes a new motion ``X_b`` and camera ``(R, T)``; ``X_fake = R X_b + T``
    is projected with the *source* intrinsics and normalised like the target's 2D;
 3. every ``d_every`` generator steps the discriminators take an LSGAN step: the 2D
@@ -85,7 +89,7 @@ from adaptpose_pipeline.core.training import (
 
 
 SCHEDULES: tuple[str, ...] = ("interleaved", "generate_then_finetune")
-PROPORTIONS: tuple[str, ...] = ("off", "estimate")
+PROPORTIONS: tuple[str, ...] = ("off", "estimate", "retarget")
 PROPORTION_FRAMES = 200_000  # frames per domain the proportion estimate reads (every k-th sequence beyond)
 
 
@@ -194,7 +198,8 @@ class AdaptResult:
     history: list[dict]
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     epoch_lifters: dict[int, dict] = field(default_factory=dict)  # epoch -> lifter state (when scored)
-    proportions: np.ndarray | None = None  # (16,) target/source bone-length ratios (proportions: estimate)
+    proportions: np.ndarray | None = None  # (16,) target/source bone-length ratios (proportions: estimate|retarget)
+    retarget: dict | None = None  # proportions: retarget: LifterCheckpoint info["retarget"] of the adapted lifter
 
 
 class _Source:
@@ -484,14 +489,15 @@ def adapt(
     resume: dict | None = None,
     on_checkpoint: Callable[[dict], None] | None = None,
     control: bool = False,
-    score: Callable[[dict], dict[str, float]] | None = None,
+    score: Callable[[dict, dict | None], dict[str, float]] | None = None,
 ) -> AdaptResult:
     """Run the adversarial adaptation (or, with ``control``, the same lifter steps on
     source batches alone); return the trained states, history and a sample of the last
     epoch's generated motions (see module docstring).
 
-    ``score(lifter_state)`` (optional) is called with the lifter's state dict (CPU)
-    after every epoch's lifter steps; its label-free numbers go into the history, and
+    ``score(lifter_state, retarget)`` (optional) is called with the lifter's state dict
+    (CPU) and the adapted lifter's ``info["retarget"]`` (None unless ``proportions:
+    retarget``) after every epoch's lifter steps; its label-free numbers go into the history, and
     the lifter of every epoch is kept in
     :attr:`AdaptResult.epoch_lifters` so that a guard can pick one.
 
@@ -510,8 +516,8 @@ def adapt(
     tgen = torch.Generator(device=device).manual_seed(seed)
     source = _Source(source_train, rf, cfg, device)
     target = _Target(target_train, rf, device)
-    proportions = None
-    if cfg.proportions == "estimate" and not control:
+    proportions = retarget = None
+    if cfg.proportions != "off" and not control:
         src_sub = _subsample_sequences(source_train, PROPORTION_FRAMES)
         tgt_sub = _subsample_sequences(target_train, PROPORTION_FRAMES)
         src_valid = np.asarray(src_sub["valid"], dtype=bool)
@@ -526,7 +532,15 @@ def adapt(
             cfg.proportions_quantile, lifted, cfg.proportions_estimator, cfg.proportions_min_foreshortening,
             cfg.proportions_min_change,
         )
-        source.set_proportions(proportions, cfg.proportion_labels)
+        if cfg.proportions == "estimate":
+            source.set_proportions(proportions, cfg.proportion_labels)
+        else:  # retarget: the loop sees the target's 2D in the source's proportions
+            retarget = {"ratios": [float(r) for r in proportions], "normalisation": normalisation,
+                        "rescale_output": cfg.proportion_labels == "target"}
+            target_train = {**target_train, "pose_2d": P.retarget_2d(
+                torch.as_tensor(target_train["pose_2d"], dtype=torch.float32), torch.as_tensor(proportions, dtype=torch.float32),
+                normalisation).numpy()}
+            target = _Target(target_train, rf, device)
     nets = _Nets(baseline, gen_cfg, cfg, device)
     # Building the generator and critics draws from torch's stream, as many numbers as
     # their sizes need; the loop's stream (the lifter's dropout, the generator's noise)
@@ -590,7 +604,7 @@ def adapt(
             record.update(domain_measures(nets, cfg, source, target, normalisation, pad, measure_rng, tgen))
         if score is not None and finetune:  # warm-up epochs leave the lifter as it was
             epoch_lifters[epoch] = cpu_state(nets.lifter)
-            record.update(score(epoch_lifters[epoch]))
+            record.update(score(epoch_lifters[epoch], retarget))
         history.append(record)
         bar.set_postfix({k: f"{record[k]:.3f}" for k in ("g_total", "lifter") if k in record})
         if on_epoch is not None:
@@ -618,6 +632,7 @@ def adapt(
         samples=kept_samples,
         epoch_lifters=epoch_lifters,
         proportions=proportions,
+        retarget=retarget,
     )
 
 

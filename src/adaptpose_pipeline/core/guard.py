@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from adaptpose_pipeline.core.adapt_losses import reprojection_loss
+from adaptpose_pipeline.core.lifter import Retargeted
 from adaptpose_pipeline.core.skeleton import bone_lengths, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import predict_sequences
 
@@ -53,9 +54,13 @@ MAX_TARGET_FRAMES = 20_000
 
 
 def label_free_scores(model: torch.nn.Module, source_validation: dict, target_train: dict, device: torch.device) -> dict[str, float]:
-    """``source_val_mpjpe_mm`` and ``target_reprojection`` of ``model`` (see module docstring)."""
+    """``source_val_mpjpe_mm`` and ``target_reprojection`` of ``model`` (see module docstring).
+
+    A :class:`~adaptpose_pipeline.core.lifter.Retargeted` lifter is scored on the source
+    as its network alone: the source's proportions relative to its own are 1."""
     was_training = model.training
-    pred = predict_sequences(model, source_validation, device)
+    source_model = model.lifter if isinstance(model, Retargeted) else model
+    pred = predict_sequences(source_model, source_validation, device)
     valid = source_validation["valid"]
     gt = source_validation["pose_3d"][valid]
     src = float(np.linalg.norm(pred[valid] - gt, axis=-1).mean() * 1000.0)

@@ -25,6 +25,7 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
+from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.schema import FORBID_EXTRA, PositiveInt, named
 
 
@@ -147,6 +148,45 @@ def filter_widths_for(receptive_field: int) -> tuple[int, ...]:
     return (3,) * k
 
 
+class Retargeted(nn.Module):
+    """A lifter trained in the source's skeleton, used on a target with other proportions.
+
+    ``(B, T, J, 2)`` target 2D -> ``(B, T_out, J, 3)``: each frame's 2D is redrawn with
+    the source's proportions (:func:`proportions.retarget_2d`), lifted by ``lifter``,
+    and every lifted bone is scaled by its target/source ratio (``ratios (16,)``), so the
+    answer is in the target's proportions. The network itself never sees a skeleton it
+    was not trained on, so nothing of the source is unlearnt (``adapt.proportions.mode:
+    retarget``, docs/adaptation.md). On the source's own data the ratios are 1 and the
+    lifter is used alone (``lifter``). ``rescale_output=False`` leaves the answer in the
+    source's proportions (for a target whose 3D labels are rescaled to the source's
+    skeleton, ``adapt.proportions.labels: source``).
+    """
+
+    def __init__(self, lifter: _Base, ratios, normalisation: str, rescale_output: bool = True):
+        super().__init__()
+        ratios = torch.as_tensor(ratios, dtype=torch.float32)
+        if ratios.shape != (lifter.cfg.num_joints - 1,) or not bool(torch.isfinite(ratios).all()) or bool((ratios <= 0).any()):
+            raise ValueError(f"retarget ratios: expected {lifter.cfg.num_joints - 1} positive finite numbers, got {ratios.tolist()}")
+        self.lifter = lifter
+        self.normalisation = normalisation
+        self.rescale_output = bool(rescale_output)
+        self.register_buffer("ratios", ratios)
+
+    @property
+    def cfg(self) -> LifterConfig:
+        return self.lifter.cfg
+
+    @property
+    def receptive_field(self) -> int:
+        return self.lifter.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[-2:] != (self.cfg.num_joints, 2):
+            raise ValueError(f"lifter input: expected (B, T, {self.cfg.num_joints}, 2), got {tuple(x.shape)}")
+        pose = self.lifter(P.retarget_2d(x, self.ratios, self.normalisation))
+        return P.rescale_bones(pose, self.ratios) if self.rescale_output else pose
+
+
 def lift_sequence(model: TemporalModel, pose_2d: torch.Tensor, batch_frames: int = 4096) -> torch.Tensor:
     """Lift one whole sequence ``(T, J, 2)`` -> ``(T, J, 3)``, edges padded by
     replicating the first/last frame, in chunks of ``batch_frames`` outputs."""
@@ -205,9 +245,15 @@ class LifterCheckpoint:
     state_dict: dict
     info: dict = field(default_factory=dict)
 
-    def model(self, device: torch.device | str = "cpu") -> TemporalModel:
+    def model(self, device: torch.device | str = "cpu") -> TemporalModel | Retargeted:
+        """The sequence lifter; wrapped in :class:`Retargeted` when ``info["retarget"]``
+        (``{"ratios": (16,), "normalisation": str, "rescale_output": bool}``) says it
+        was adapted that way."""
         m = TemporalModel(self.config)
         m.load_state_dict(self.state_dict)
+        retarget = self.info.get("retarget")
+        if retarget is not None:
+            m = Retargeted(m, retarget["ratios"], retarget["normalisation"], retarget.get("rescale_output", True))
         return m.to(device).eval()
 
     def sequence_model(self) -> SequenceLifter:

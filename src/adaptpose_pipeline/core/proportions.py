@@ -38,6 +38,7 @@ import logging
 import numpy as np
 import torch
 
+from adaptpose_pipeline.core.camera import frobenius_normalise
 from adaptpose_pipeline.core.skeleton import H36M17, bone_lengths, bones_to_joints, joints_to_bones
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,24 @@ def combine(ratios: np.ndarray, mean_lengths: np.ndarray, min_change: float = 0.
         return keep_sum(np.exp(np.where(np.abs(change) > min_change + uncertainty, change, 0.0)))
     # one estimate is used as it is (no exp(log()) round trip)
     return keep_sum(ratios[0] if len(ratios) == 1 else np.exp(mean))
+
+
+def retarget_2d(pose_2d: torch.Tensor, ratios: torch.Tensor, normalisation: str) -> torch.Tensor:
+    """Normalised 2D poses ``(..., 17, 2)`` of the target, redrawn with the source's
+    proportions: every 2D bone divided by its ratio ``ratios (16,)`` (target/source),
+    keeping its direction and the root joint, then (``frobenius``) normalised again.
+
+    A bone's 2D vector is its 3D vector projected; scaling the 3D bone scales its
+    projection by the same factor (exactly under weak perspective, to first order under
+    full perspective, a bone being short against the camera distance), so this is the
+    2D the same motion would have with the source's skeleton. ``screen`` coordinates
+    are a uniform scaling of pixels and need no renormalisation."""
+    if normalisation not in ("screen", "frobenius"):
+        raise ValueError(f"retarget_2d: normalisation expected 'screen' or 'frobenius', got {normalisation!r}")
+    out = rescale_bones(pose_2d, 1.0 / ratios)
+    if normalisation == "frobenius":
+        out = frobenius_normalise(out)[0]
+    return out
 
 
 def rescale_bones(pose: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

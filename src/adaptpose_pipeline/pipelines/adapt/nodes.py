@@ -95,7 +95,11 @@ def _checkpointed_loop(
 
 def _scorer(config, source_validation: dict, target_train: dict, dev):
     """Label-free scores of a lifter state (the guard's numbers, ``core.guard``)."""
-    return lambda state: label_free_scores(LifterCheckpoint(config, state, {}).model(dev), source_validation, target_train, dev)
+    def score(state: dict, retarget: dict | None) -> dict[str, float]:
+        info = {} if retarget is None else {"retarget": retarget}
+        return label_free_scores(LifterCheckpoint(config, state, info).model(dev), source_validation, target_train, dev)
+
+    return score
 
 
 def control_lifter(
@@ -173,6 +177,10 @@ def adapt_lifter(
             mlflow.log_metrics({"guard_fallback": float(decision["fallback"]), "guard_selected_epoch": float(decision["selected_epoch"] if decision["selected_epoch"] is not None else -1)})
     else:
         info.update(guard={"selected_epoch": cfg.epochs - 1, "fallback": False, "reason": "guard off: last epoch"}, selection="last epoch (no test-set selection)")
+    if result.retarget is not None and not info["guard"]["fallback"]:
+        # the adapted network works in the source's skeleton; the checkpoint carries the
+        # estimate, and LifterCheckpoint.model() applies it (core.lifter.Retargeted)
+        info["retarget"] = result.retarget
     lifter = LifterCheckpoint(baseline.config, state, info).to_payload()
     generator = {"config": {**gen_cfg.__dict__}, "state_dict": result.generator}
     return generator, result.discriminators, lifter, result.samples, pd.DataFrame(result.history)
