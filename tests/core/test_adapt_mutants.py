@@ -402,3 +402,37 @@ def test_checkpoints_handed_out_do_not_change_as_training_goes_on(baseline):
         return a == b or (a != a and b != b)
 
     assert same(kept[0], frozen[0])
+
+
+def test_retarget_mode_redraws_the_target_2d_and_hands_the_estimate_to_the_scorer(baseline, monkeypatch):
+    """proportions: retarget: the loop's target windows are the target's 2D redrawn with
+    the source's proportions, the source windows are untouched, and the scorer and the
+    result carry the estimate that the adapted lifter applies at inference."""
+    ratios = np.linspace(0.8, 1.3, 16)
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: ratios)
+    windows = {}
+    real_init = A._Target.__init__
+
+    def spy(self, arrays, rf, device):
+        real_init(self, arrays, rf, device)
+        windows.setdefault("target", []).append(self.pose_2d.clone())
+
+    monkeypatch.setattr(A._Target, "__init__", spy)
+    reproportioned = []
+    monkeypatch.setattr(A._Source, "set_proportions", lambda self, *a: reproportioned.append(a))
+    seen = []
+    src, tgt = _arrays(3, 12, 0), _target()
+    cfg = _cfg(epochs=2, warmup_epochs=1, samples_per_epoch=8, proportions="retarget", proportion_labels="source")
+    res = adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), cfg, "frobenius", False, CPU, seed=0, progress=False,
+                score=lambda state, retarget: seen.append(retarget) or {"s": 0.0})
+    expected = P.retarget_2d(torch.as_tensor(tgt["pose_2d"], dtype=torch.float32), torch.as_tensor(ratios, dtype=torch.float32), "frobenius")
+    torch.testing.assert_close(windows["target"][-1], expected)
+    assert not torch.allclose(windows["target"][-1], torch.as_tensor(tgt["pose_2d"], dtype=torch.float32))
+    assert res.retarget == {"ratios": pytest.approx(list(ratios)), "normalisation": "frobenius", "rescale_output": False}
+    assert seen == [res.retarget]  # one scored epoch after the warm-up
+    np.testing.assert_array_equal(res.proportions, ratios)
+    assert reproportioned == []  # the source windows keep the source's proportions
+    # the control never sees the estimate
+    control = adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), cfg, "frobenius", False, CPU, seed=0,
+                    progress=False, control=True)
+    assert control.retarget is None and control.proportions is None

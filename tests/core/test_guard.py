@@ -118,3 +118,18 @@ def test_guard_parameters_are_checked():
             guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5, "min_reprojection_gain": bad}})
     with pytest.raises(ValueError, match=r"adapt\.guard\.margin: Extra inputs are not permitted"):
         guard_params({"guard": {"enabled": True, "tolerance_mm": 7.5, "margin": 0.1}})
+
+
+def test_a_retargeted_lifter_is_scored_on_the_source_by_its_network_alone():
+    from adaptpose_pipeline.core.lifter import Retargeted
+
+    cfg = LifterConfig(filter_widths=(1,), channels=8, dropout=0.0)
+    torch.manual_seed(0)
+    net = TemporalModel(cfg).eval()
+    src, tgt = _arrays(2, 6, 0), _arrays(2, 5, 1)
+    wrapped = Retargeted(net, torch.linspace(0.7, 1.4, 16), "frobenius")
+    plain, retargeted = label_free_scores(net, src, tgt, torch.device("cpu")), label_free_scores(wrapped, src, tgt, torch.device("cpu"))
+    for key in ("source_val_mpjpe_mm", "source_val_pose_mpjpe_mm"):  # the source's ratios are 1
+        assert retargeted[key] == pytest.approx(plain[key], rel=1e-6)
+    # the target is lifted as the wrapped lifter answers it
+    assert retargeted["target_reprojection"] != pytest.approx(plain["target_reprojection"], rel=1e-3)

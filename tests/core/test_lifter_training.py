@@ -2,14 +2,17 @@ import numpy as np
 import pytest
 import torch
 
+from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core import training
 from adaptpose_pipeline.core.lifter import (
     LifterCheckpoint,
     LifterConfig,
+    Retargeted,
     TemporalModel,
     TemporalModelOptimized1f,
     lift_sequence,
 )
+from adaptpose_pipeline.core.skeleton import bone_lengths, joints_to_bones
 
 
 @pytest.mark.parametrize("widths, rf", [((3, 3, 3), 27), ((1,), 1), ((1, 1, 1), 1), ((3, 3, 3, 3), 81), ((5,), 5), ((3, 5), 15)])
@@ -217,3 +220,51 @@ def test_progress_shows_batches_inside_each_epoch(capsys):
     training.train_lifter(train, val, cfg, tc, torch.device("cpu"), seed=0, progress=True)
     err = capsys.readouterr().err
     assert "pretrain" in err and "epoch 0" in err and "/4" in err
+
+
+def _retargeted_checkpoint(ratios, rescale_output=True):
+    cfg = LifterConfig(filter_widths=(3,), channels=8, dropout=0.0)
+    torch.manual_seed(0)
+    state = TemporalModel(cfg).state_dict()
+    info = {"retarget": {"ratios": list(ratios), "normalisation": "frobenius", "rescale_output": rescale_output}}
+    return LifterCheckpoint(cfg, state, info), TemporalModel(cfg)
+
+
+def test_a_retargeted_checkpoint_redraws_the_input_and_rescales_the_answer():
+    ratios = torch.linspace(0.7, 1.4, 16)
+    ck, plain = _retargeted_checkpoint(ratios.tolist())
+    plain.load_state_dict(ck.state_dict)
+    plain.eval()
+    model = LifterCheckpoint.from_payload(ck.to_payload()).model()
+    assert isinstance(model, Retargeted) and model.receptive_field == 3
+    x = torch.randn(2, 5, 17, 2)
+    with torch.no_grad():
+        inner = plain(P.retarget_2d(x, ratios, "frobenius"))
+        out = model(x)
+    torch.testing.assert_close(out, P.rescale_bones(inner, ratios))
+    bones_out, bones_in = joints_to_bones(out), joints_to_bones(inner)
+    torch.testing.assert_close(bone_lengths(bones_out), bone_lengths(bones_in) * ratios)
+    # labels in the source's proportions: the input is redrawn, the answer left as lifted
+    source_labels = _retargeted_checkpoint(ratios.tolist(), rescale_output=False)[0].model()
+    with torch.no_grad():
+        torch.testing.assert_close(source_labels(x), inner)
+    # ratios of 1: the plain lifter (up to the renormalisation of already normalised 2D)
+    ones = _retargeted_checkpoint([1.0] * 16)[0].model()
+    xn = x - x[..., :1, :]
+    xn = xn / xn.flatten(-2).norm(dim=-1)[..., None, None]
+    with torch.no_grad():
+        torch.testing.assert_close(ones(xn), plain(xn), atol=1e-5, rtol=1e-5)
+    # served as a sequence model, the wrapper travels with it
+    assert isinstance(ck.sequence_model().model, Retargeted)
+
+
+@pytest.mark.parametrize("ratios, match", [([1.0] * 15, "16 positive finite"), ([0.0] + [1.0] * 15, "16 positive finite"),
+                                           ([float("nan")] + [1.0] * 15, "16 positive finite")])
+def test_bad_retarget_ratios_are_named(ratios, match):
+    with pytest.raises(ValueError, match=match):
+        _retargeted_checkpoint(ratios)[0].model()
+
+
+def test_a_retargeted_lifter_checks_its_input_shape():
+    with pytest.raises(ValueError, match=r"expected \(B, T, 17, 2\)"):
+        _retargeted_checkpoint([1.0] * 16)[0].model()(torch.zeros(1, 5, 16, 2))

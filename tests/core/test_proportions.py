@@ -188,3 +188,53 @@ def test_combine_keeps_a_change_only_where_both_estimates_agree_beyond_the_thres
     assert P.combine(ratios, lengths, min_change=0.03)[3] == pytest.approx(P.combine(ratios, lengths, 0.03)[4])
     plain = P.combine(ratios, lengths)  # no threshold: the geometric mean everywhere
     np.testing.assert_allclose(plain / plain[4], np.sqrt(ratios[0] * ratios[1]), rtol=1e-12)
+
+
+# ---- retargeting: the target's 2D in the source's proportions ------------------------
+
+
+def test_retarget_2d_on_a_hand_case():
+    pose = torch.zeros(1, 17, 2)
+    pose[0, [1, 2, 3]] = torch.tensor([3.0, 4.0])  # the right hip 5 from the root; knee and ankle on it
+    ratios = torch.ones(16)
+    ratios[0] = 2.0  # the target's hip bone is twice the source's
+    out = P.retarget_2d(pose, ratios, "screen")
+    torch.testing.assert_close(out[0, [1, 2, 3]], torch.tensor([[1.5, 2.0]] * 3))  # the leg follows the hip
+    torch.testing.assert_close(out[0, 4:], torch.zeros(13, 2))
+    # frobenius: that pose divided by its norm, sqrt(3 * 2.5^2)
+    torch.testing.assert_close(P.retarget_2d(pose, ratios, "frobenius")[0, 1], torch.tensor([1.5, 2.0]) / (3 ** 0.5 * 2.5))
+
+
+def test_retarget_2d_divides_each_2d_bone_by_its_ratio_and_keeps_the_root():
+    pose = torch.as_tensor(_random_poses(6, 4)[..., :2], dtype=torch.float32) + torch.tensor([0.3, -0.2])
+    ratios = torch.linspace(0.6, 1.6, 16)
+    out = P.retarget_2d(pose, ratios, "screen")
+    torch.testing.assert_close(joints_to_bones(out), joints_to_bones(pose) / ratios[:, None])
+    torch.testing.assert_close(out[:, 0], pose[:, 0])
+    fro = P.retarget_2d(pose, ratios, "frobenius")
+    centred = out - out[:, :1]
+    torch.testing.assert_close(fro, centred / centred.flatten(1).norm(dim=1)[:, None, None])
+    torch.testing.assert_close(P.retarget_2d(pose, torch.ones(16), "screen"), pose)
+
+
+def test_retargeting_the_2d_of_a_rescaled_skeleton_gives_the_source_skeletons_2d():
+    """Orthographic views of the same motion in two skeletons: the target's 2D, retargeted
+    with the true ratios, is the source's 2D (exactly, in screen units)."""
+    src_3d = torch.as_tensor(_random_poses(50, 5), dtype=torch.float32)
+    s = torch.linspace(0.7, 1.5, 16)
+    tgt_3d = P.rescale_bones(src_3d, s)
+    torch.testing.assert_close(P.retarget_2d(tgt_3d[..., :2], s, "screen"), src_3d[..., :2], atol=1e-5, rtol=1e-5)
+    # under perspective (root 5 m away) only to first order in bone length / distance
+    def persp(p):
+        return p[..., :2] / (5.0 + p[..., 2:])
+
+    err = (P.retarget_2d(persp(tgt_3d), s, "screen") - persp(src_3d)).norm(dim=-1)
+    size = persp(src_3d).norm(dim=-1).max(dim=-1).values
+    assert float((err.mean(-1) / size).mean()) < 0.01  # 0.45% measured; 10% and more without retargeting
+    no_retarget = (persp(tgt_3d) - persp(src_3d)).norm(dim=-1)
+    assert float((no_retarget.mean(-1) / size).mean()) > 0.05
+
+
+def test_retarget_2d_names_a_bad_normalisation():
+    with pytest.raises(ValueError, match="normalisation expected 'screen' or 'frobenius'"):
+        P.retarget_2d(torch.zeros(1, 17, 2), torch.ones(16), "pixels")

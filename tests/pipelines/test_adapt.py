@@ -48,6 +48,11 @@ def test_adapt_writes_models_motions_and_adapted_metrics(standin_project):
     assert set(lifter_control["info"]["scores"]) == {"source_val_mpjpe_mm", "source_val_pose_mpjpe_mm", "target_reprojection"}
     if metrics["fallback"]:
         assert all(torch.equal(lifter["state_dict"][k], lifter_control["state_dict"][k]) for k in lifter["state_dict"])
+        assert "retarget" not in lifter["info"]  # the control is used as it is
+    else:  # proportions: retarget (conf/base): the adapted lifter applies the estimate
+        retarget = lifter["info"]["retarget"]
+        assert retarget["ratios"] == pytest.approx(list(lifter["info"]["proportions"].values()), abs=1e-4)
+        assert retarget["normalisation"] == "frobenius" and retarget["rescale_output"] is True
     assert list(p.path.glob("data/08_reporting/3dhp/adapt_curves.png/*/adapt_curves.png"))
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{p.path / 'mlruns.db'}")
     exp = client.get_experiment_by_name("adaptpose/3dhp")
