@@ -27,6 +27,14 @@ has lower ratio errors than the tail alone, but did not give lower MPJPE on the
 development benchmark, so ``tail`` is the default (docs/adaptation.md has both
 measurements).
 
+Two uses of the estimate (``adapt.proportions.mode``). ``retarget`` (the default):
+:func:`retarget_2d` redraws the target's 2D with the source's proportions, the method
+runs in the source's skeleton, and the adapted lifter rescales its answer to the
+target's (``lifter.Retargeted``); its network never has to tell two skeletons apart
+from 2D, so the source is not unlearnt. ``estimate``: the generator's source motions
+are re-proportioned to the target's and the lifter learns both skeletons, at a cost of
+4-6 mm on the source's validation split (docs/adaptation.md).
+
 Shapes: poses ``(N, 17, 2|3)`` in the H36M-17 order (:data:`skeleton.H36M17`); a
 proportion vector is ``(16,)``, one factor per bone in ``H36M17.children`` order.
 """
