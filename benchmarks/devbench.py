@@ -69,6 +69,30 @@ def configure(project: Path, roots: dict[str, Path]) -> None:
     (local / "parameters_devbench.yml").write_text(yaml.safe_dump({"ingest": {"targets": PROTOCOL}}))
 
 
+def retargeted_control(project: common.TempProject, target: str, joint_set: str) -> float | None:
+    """MPJPE (mm) of the control lifter used with the adapted lifter's retargeting
+    (``adapt.proportions.mode: retarget``; ``lifter.Retargeted``): how much of the gain
+    over the control is the proportions', and how much the generator's. None when the
+    adapted checkpoint carries no retargeting (another mode, or the guard fell back)."""
+    import numpy as np
+    import torch
+
+    from adaptpose_pipeline.core.lifter import LifterCheckpoint
+    from adaptpose_pipeline.core.training import predict_sequences
+    from adaptpose_pipeline.reporting.evaluation import evaluate_predictions
+
+    adapted = torch.load(project.newest(f"data/06_models/{target}/lifter_adapted.pt")[1], weights_only=True)
+    retarget = adapted["info"].get("retarget")
+    if retarget is None:
+        return None
+    control = LifterCheckpoint.from_payload(torch.load(project.newest(f"data/06_models/{target}/lifter_control.pt")[1], weights_only=True))
+    control.info = {"retarget": retarget}
+    with np.load(project.newest(f"data/05_model_input/{target}/target_test.npz")[1], allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    pred = predict_sequences(control.model(), arrays, torch.device("cpu"))
+    return float(evaluate_predictions(pred, arrays, joint_set)["overall"]["mpjpe"])
+
+
 def row_of(run: dict) -> dict:
     return {m: run[m]["mpjpe"] for m in MODELS}
 
@@ -85,10 +109,12 @@ def summarise(runs: list[dict], targets: list[str]) -> tuple[dict, list[list], l
         pose = {m: [x for x in v if x is not None] for m, v in pose.items()}
         mean = {m: common.mean_std(v)[0] for m, v in vals.items()}
         gain = 100.0 * (mean["control"] - mean["adapted"]) / mean["control"]
+        retargeted = [r["control_retargeted"] for r in mine if r.get("control_retargeted") is not None]
         per_target[t] = {"mpjpe": vals, "source_val": src, "source_pose_val": pose, "gain_vs_control_percent": gain,
-                         "fallbacks": sum(bool(r["fallback"]) for r in mine)}
+                         "fallbacks": sum(bool(r["fallback"]) for r in mine), "control_retargeted": retargeted}
         rows.append([
-            t, len(mine), common.pm(vals["baseline"]), common.pm(vals["control"]), common.pm(vals["adapted"]),
+            t, len(mine), common.pm(vals["baseline"]), common.pm(vals["control"]),
+            common.pm(retargeted) if len(retargeted) == len(mine) else "-", common.pm(vals["adapted"]),
             f"{gain:.1f}%", f"{100.0 * (mean['baseline'] - mean['adapted']) / mean['baseline']:.1f}%",
             common.pm(src["control"]), common.pm(src["adapted"]),
             common.pm(pose["control"]) if pose["control"] else "-", common.pm(pose["adapted"]) if pose["adapted"] else "-",
@@ -133,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                     _, metrics = project.newest_json(f"data/08_reporting/{target}/metrics_{model}.json")
                     run[model] = {k: float(v) for k, v in metrics["overall"].items()}
                     run["frames"] = metrics["protocol"]["frames"]
+                run["control_retargeted"] = retargeted_control(project, target, metrics["protocol"]["joint_set"])
                 guard = metrics.get("guard") or {}
                 chosen = guard.get("selected") or {}
                 run["fallback"] = bool(metrics.get("fallback"))
@@ -174,13 +201,15 @@ def save(args, targets, seeds, extra, runs, done: bool) -> dict:
         results={"runs": runs, "per_target": per_target},
         tables=[{
             "title": "MPJPE in mm over the valid test frames (mean ± std over seeds)",
-            "columns": ["target", "seeds", "baseline", "control", "adapted", "adapted vs control", "adapted vs baseline",
+            "columns": ["target", "seeds", "baseline", "control", "control, retargeted", "adapted", "adapted vs control", "adapted vs baseline",
                         "control source val", "adapted source val", "control source pose val", "adapted source pose val",
                         "guard fallbacks"],
             "rows": rows,
         }],
         goals=goals,
         notes=["control = the baseline fine-tuned on source alone with the adapted lifter's steps, schedule and seed.",
+               "control, retargeted = the control used with the adapted lifter's retargeting (its proportion estimate): "
+               "the part of the gain that is the proportions' alone.",
                "The adapted lifter is the one the label-free guard kept (core/guard.py): an adapted epoch, or the control on fallback.",
                "Data: the folder given by --data; its path is written only into the throw-away copy's conf/local."]
         + ([] if done else [f"INCOMPLETE: {len(runs)} of {len(targets) * len(seeds)} runs finished."]),

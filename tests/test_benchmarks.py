@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -209,6 +210,7 @@ def _devbench_run(target, seed, control, adapted, fallback=False):
         "target": target, "seed": seed, "seconds": 1.0, "frames": 10, "fallback": fallback, "selected_epoch": None if fallback else 2,
         "baseline": {"mpjpe": 120.0}, "control": {"mpjpe": control}, "adapted": {"mpjpe": adapted},
         "source_val": {"control": 72.0, "adapted": 76.0}, "source_pose_val": {"control": 71.0, "adapted": 74.0},
+        "control_retargeted": None if fallback else control - 5.0,
     }
 
 
@@ -234,6 +236,49 @@ def test_devbench_merges_runs_made_in_parallel_and_checks_the_goals(tmp_path):
     assert goals["ski: adapted MPJPE >= 0% below the control (mean over seeds)"] is False
     assert goals["3dhp: adapted source validation MPJPE <= control + 2 mm"] is False  # +4 mm
     assert any("INCOMPLETE: 3 of 4" in n for n in out["notes"])  # 3 runs of 2 targets x 2 seeds
+    (table,) = out["tables"]
+    rows = {r[0]: dict(zip(table["columns"], r)) for r in table["rows"]}
+    assert rows["3dhp"]["control, retargeted"] == "100.0 ± 7.1" and rows["ski"]["control, retargeted"] == "-"
+    assert per["3dhp"]["control_retargeted"] == [95.0, 105.0]
+
+
+def _versioned(root, rel, write):
+    path = root / rel / "2026-01-01T00.00.00.000Z" / rel.split("/")[-1]
+    path.parent.mkdir(parents=True)
+    write(path)
+
+
+def test_devbench_scores_the_control_with_the_adapted_lifters_retargeting(tmp_path):
+    from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+    from adaptpose_pipeline.core.training import predict_sequences
+    from adaptpose_pipeline.reporting.evaluation import evaluate_predictions
+    from benchmarks import devbench
+
+    cfg = LifterConfig(filter_widths=(1,), channels=8)
+    torch.manual_seed(0)
+    control = LifterCheckpoint(cfg, TemporalModel(cfg).state_dict(), {})
+    retarget = {"ratios": [0.8 + 0.03 * i for i in range(16)], "normalisation": "frobenius", "rescale_output": True}
+    adapted = {**control.to_payload(), "info": {"retarget": retarget}}
+    rng = np.random.default_rng(0)
+    arrays = {"pose_2d": rng.normal(0, 0.2, (6, 17, 2)).astype(np.float32), "pose_3d": rng.normal(0, 0.2, (6, 17, 3)).astype(np.float32),
+              "valid": np.ones(6, bool), "seq_start": np.array([0, 3]), "seq_length": np.array([3, 3]),
+              "seq_name": np.array(["a", "b"])}
+    arrays["pose_3d"][:, 0] = 0
+    _versioned(tmp_path, "data/06_models/t/lifter_control.pt", lambda p: torch.save(control.to_payload(), p))
+    _versioned(tmp_path, "data/06_models/t/lifter_adapted.pt", lambda p: torch.save(adapted, p))
+    _versioned(tmp_path, "data/05_model_input/t/target_test.npz", lambda p: np.savez(p, **arrays))
+
+    class Project:
+        path = tmp_path
+        newest = common.TempProject.newest
+
+    got = devbench.retargeted_control(Project(), "t", "h36m17")
+    wrapped = LifterCheckpoint(cfg, control.state_dict, {"retarget": retarget}).model()
+    expected = evaluate_predictions(predict_sequences(wrapped, arrays, torch.device("cpu")), arrays)["overall"]["mpjpe"]
+    plain = evaluate_predictions(predict_sequences(control.model(), arrays, torch.device("cpu")), arrays)["overall"]["mpjpe"]
+    assert got == pytest.approx(expected) and got != pytest.approx(plain)
+    _versioned(tmp_path, "data/06_models/u/lifter_adapted.pt", lambda p: torch.save(control.to_payload(), p))
+    assert devbench.retargeted_control(Project(), "u", "h36m17") is None  # no retargeting (fallback, other modes)
 
 
 def test_devbench_needs_data_or_merge(capsys):
