@@ -263,6 +263,7 @@ class Proportions(Block):
     estimator: _field(AdaptConfig, "proportions_estimator") = "tail"
     min_foreshortening: _field(AdaptConfig, "proportions_min_foreshortening") = 0.5
     min_change: _field(AdaptConfig, "proportions_min_change") = 0.0
+    reprojection_tolerance: _field(AdaptConfig, "proportions_reprojection_tolerance") = 0.02
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -274,7 +275,7 @@ class Proportions(Block):
         return {
             "proportions": self.mode, "proportions_quantile": self.quantile, "proportion_labels": self.labels,
             "proportions_estimator": self.estimator, "proportions_min_foreshortening": self.min_foreshortening,
-            "proportions_min_change": self.min_change,
+            "proportions_min_change": self.min_change, "proportions_reprojection_tolerance": self.reprojection_tolerance,
         }
 
 

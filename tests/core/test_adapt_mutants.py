@@ -422,7 +422,8 @@ def test_retarget_mode_redraws_the_target_2d_and_hands_the_estimate_to_the_score
     monkeypatch.setattr(A._Source, "set_proportions", lambda self, *a: reproportioned.append(a))
     seen = []
     src, tgt = _arrays(3, 12, 0), _target()
-    cfg = _cfg(epochs=2, warmup_epochs=1, samples_per_epoch=8, proportions="retarget", proportion_labels="source")
+    cfg = _cfg(epochs=2, warmup_epochs=1, samples_per_epoch=8, proportions="retarget", proportion_labels="source",
+               proportions_reprojection_tolerance=1e6)  # the check is tested below
     res = adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), cfg, "frobenius", False, CPU, seed=0, progress=False,
                 score=lambda state, retarget: seen.append(retarget) or {"s": 0.0})
     expected = P.retarget_2d(torch.as_tensor(tgt["pose_2d"], dtype=torch.float32), torch.as_tensor(ratios, dtype=torch.float32), "frobenius")
@@ -436,3 +437,31 @@ def test_retarget_mode_redraws_the_target_2d_and_hands_the_estimate_to_the_score
     control = adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), cfg, "frobenius", False, CPU, seed=0,
                     progress=False, control=True)
     assert control.retarget is None and control.proportions is None
+
+
+@pytest.mark.parametrize("retargeted, used", [(0.505, True), (0.4, True), (0.52, False)])
+def test_retargeting_is_dropped_when_it_explains_the_target_2d_worse(baseline, monkeypatch, retargeted, used):
+    """The baseline's target reprojection is 0.5 as it is; retargeted it is ``retargeted``:
+    more than 2% worse rejects the estimate, and the loop runs on the target's 2D as is."""
+    from adaptpose_pipeline.core.lifter import Retargeted
+
+    monkeypatch.setattr(P, "estimate_proportions", lambda *a, **k: np.linspace(0.8, 1.3, 16))
+    scored = []
+
+    def reprojection(model, arrays, device):
+        scored.append((type(model).__name__, len(arrays["pose_2d"])))
+        return retargeted if isinstance(model, Retargeted) else 0.5
+
+    monkeypatch.setattr(A, "target_reprojection", reprojection)
+    windows = []
+    real_init = A._Target.__init__
+    monkeypatch.setattr(A._Target, "__init__", lambda self, arrays, rf, device: windows.append(arrays["pose_2d"]) or real_init(self, arrays, rf, device))
+    src, tgt = _arrays(3, 12, 0), _target()
+    cfg = _cfg(epochs=1, warmup_epochs=0, samples_per_epoch=8, proportions="retarget", proportions_reprojection_tolerance=0.02)
+    res = adapt(src, tgt, baseline, GeneratorConfig(frames=3, hidden=16), cfg, "frobenius", False, CPU, seed=0, progress=False)
+    assert res.retarget_check == {"plain": 0.5, "retargeted": retargeted, "used": used}
+    assert sorted(scored) == [("Retargeted", len(tgt["pose_2d"])), ("TemporalModel", len(tgt["pose_2d"]))]
+    assert (res.retarget is not None) == used
+    assert len(windows) == (2 if used else 1)  # the loop's target windows: redrawn, or the target's 2D as it is
+    assert windows[-1] is tgt["pose_2d"] or used
+    np.testing.assert_allclose(res.proportions, np.linspace(0.8, 1.3, 16))  # the estimate is reported either way

@@ -404,7 +404,7 @@ def test_proportion_keys_are_checked():
     with pytest.raises(ValueError, match="w_fake"):
         AdaptConfig(w_fake=-1.0)
     defaults = {"proportions_quantile": 99.0, "proportion_labels": "target", "proportions_estimator": "tail",
-                "proportions_min_foreshortening": 0.5, "proportions_min_change": 0.0}
+                "proportions_min_foreshortening": 0.5, "proportions_min_change": 0.0, "proportions_reprojection_tolerance": 0.02}
     assert proportion_params({}) == {"proportions": "off", **defaults}
     assert proportion_params({"proportions": {"mode": False}}) == {"proportions": "off", **defaults}  # YAML's bare off
     assert proportion_params({"proportions": {"mode": "estimate", "quantile": 95, "labels": "source"}}) == {

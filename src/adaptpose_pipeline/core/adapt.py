@@ -51,6 +51,7 @@ Learning rates decay linearly, ``1 - epoch / (epochs + 1)``; gradients are clipp
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,8 @@ from adaptpose_pipeline.core.discriminators import (
     perturb_bones,
 )
 from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
-from adaptpose_pipeline.core.lifter import LifterCheckpoint, TemporalModelOptimized1f
+from adaptpose_pipeline.core.guard import MAX_TARGET_FRAMES, target_reprojection
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, Retargeted, TemporalModelOptimized1f
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
@@ -88,6 +90,7 @@ from adaptpose_pipeline.core.training import (
 )
 
 
+log = logging.getLogger(__name__)
 SCHEDULES: tuple[str, ...] = ("interleaved", "generate_then_finetune")
 PROPORTIONS: tuple[str, ...] = ("off", "estimate", "retarget")
 PROPORTION_FRAMES = 200_000  # frames per domain the proportion estimate reads (every k-th sequence beyond)
@@ -176,6 +179,7 @@ class AdaptConfig:
     proportions_estimator: Literal[P.ESTIMATORS] = "tail"
     proportions_min_foreshortening: Annotated[float, Strict(), Field(gt=0, lt=1)] = 0.5
     proportions_min_change: NonNegativeFloat = 0.0
+    proportions_reprojection_tolerance: NonNegativeFloat = 0.02
 
     def __post_init__(self) -> None:
         relations = {
@@ -200,6 +204,7 @@ class AdaptResult:
     epoch_lifters: dict[int, dict] = field(default_factory=dict)  # epoch -> lifter state (when scored)
     proportions: np.ndarray | None = None  # (16,) target/source bone-length ratios (proportions: estimate|retarget)
     retarget: dict | None = None  # proportions: retarget: LifterCheckpoint info["retarget"] of the adapted lifter
+    retarget_check: dict | None = None  # proportions: retarget: the baseline's target reprojection without / with it
 
 
 class _Source:
@@ -422,6 +427,28 @@ def generator_step(
     return fake_2d.detach(), fake_3d.detach(), keep, {"out": out, **stats}
 
 
+def check_retargeting(
+    baseline: LifterCheckpoint, target_train: dict, ratios: np.ndarray, normalisation: str, tolerance: float, device: torch.device
+) -> dict:
+    """Whether the estimated proportions explain the target's own 2D: the baseline lifter's
+    target reprojection (``guard.target_reprojection``, on whole sequences of about
+    ``guard.MAX_TARGET_FRAMES`` frames) as it is and retargeted with ``ratios``.
+    Retargeting is ``used`` unless it makes the reprojection worse by more than
+    ``tolerance`` (relative): an estimate that makes the lifted poses disagree with the
+    target's 2D is a wrong estimate (e.g. a bone the target never shows side-on), and
+    the loop then runs on the target's 2D as it is.
+
+    Returns ``{"plain", "retargeted", "used"}``."""
+    sub = _subsample_sequences(target_train, MAX_TARGET_FRAMES)
+    plain = target_reprojection(baseline.model(device), sub, device)
+    retargeted = target_reprojection(Retargeted(baseline.model(device), ratios, normalisation), sub, device)
+    used = retargeted <= plain * (1.0 + tolerance)
+    if not used:
+        log.warning("proportions: retargeting makes the baseline's target reprojection %.4f, against %.4f without; "
+                    "more than %.0f%% worse, so the loop uses the target's 2D as it is", retargeted, plain, 100 * tolerance)
+    return {"plain": plain, "retargeted": retargeted, "used": bool(used)}
+
+
 def fake_labels(pose: torch.Tensor, src: dict) -> torch.Tensor:
     """The 3D label of generated root-relative poses ``(B, 17, 3)``: as generated, or with
     the bones taken back to the source's lengths (``src["label_scale"]``; proportion
@@ -516,7 +543,7 @@ def adapt(
     tgen = torch.Generator(device=device).manual_seed(seed)
     source = _Source(source_train, rf, cfg, device)
     target = _Target(target_train, rf, device)
-    proportions = retarget = None
+    proportions = retarget = retarget_check = None
     if cfg.proportions != "off" and not control:
         src_sub = _subsample_sequences(source_train, PROPORTION_FRAMES)
         tgt_sub = _subsample_sequences(target_train, PROPORTION_FRAMES)
@@ -535,12 +562,14 @@ def adapt(
         if cfg.proportions == "estimate":
             source.set_proportions(proportions, cfg.proportion_labels)
         else:  # retarget: the loop sees the target's 2D in the source's proportions
-            retarget = {"ratios": [float(r) for r in proportions], "normalisation": normalisation,
-                        "rescale_output": cfg.proportion_labels == "target"}
-            target_train = {**target_train, "pose_2d": P.retarget_2d(
-                torch.as_tensor(target_train["pose_2d"], dtype=torch.float32), torch.as_tensor(proportions, dtype=torch.float32),
-                normalisation).numpy()}
-            target = _Target(target_train, rf, device)
+            retarget_check = check_retargeting(baseline, target_train, proportions, normalisation, cfg.proportions_reprojection_tolerance, device)
+            if retarget_check["used"]:
+                retarget = {"ratios": [float(r) for r in proportions], "normalisation": normalisation,
+                            "rescale_output": cfg.proportion_labels == "target"}
+                target_train = {**target_train, "pose_2d": P.retarget_2d(
+                    torch.as_tensor(target_train["pose_2d"], dtype=torch.float32), torch.as_tensor(proportions, dtype=torch.float32),
+                    normalisation).numpy()}
+                target = _Target(target_train, rf, device)
     nets = _Nets(baseline, gen_cfg, cfg, device)
     # Building the generator and critics draws from torch's stream, as many numbers as
     # their sizes need; the loop's stream (the lifter's dropout, the generator's noise)
@@ -633,6 +662,7 @@ def adapt(
         epoch_lifters=epoch_lifters,
         proportions=proportions,
         retarget=retarget,
+        retarget_check=retarget_check,
     )
 
 

@@ -65,11 +65,17 @@ def label_free_scores(model: torch.nn.Module, source_validation: dict, target_tr
     gt = source_validation["pose_3d"][valid]
     src = float(np.linalg.norm(pred[valid] - gt, axis=-1).mean() * 1000.0)
     src_pose = float(np.linalg.norm(with_lengths_of(pred[valid], gt) - gt, axis=-1).mean() * 1000.0)
+    reproj = target_reprojection(model, target_train, device)
+    model.train(was_training)
+    return {"source_val_mpjpe_mm": src, "source_val_pose_mpjpe_mm": src_pose, "target_reprojection": reproj}
+
+
+def target_reprojection(model: torch.nn.Module, target_train: dict, device: torch.device) -> float:
+    """Eqs. 18-19 on the target's own 2D: ``model`` lifts every target sequence, and the
+    first ``MAX_TARGET_FRAMES`` valid frames are scored (see module docstring)."""
     lifted = predict_sequences(model, target_train, device)
     rows = np.flatnonzero(target_train["valid"])[:MAX_TARGET_FRAMES]
-    reproj = reprojection_loss(torch.as_tensor(lifted[rows]), torch.as_tensor(target_train["pose_2d"][rows], dtype=torch.float32))
-    model.train(was_training)
-    return {"source_val_mpjpe_mm": src, "source_val_pose_mpjpe_mm": src_pose, "target_reprojection": float(reproj)}
+    return float(reprojection_loss(torch.as_tensor(lifted[rows]), torch.as_tensor(target_train["pose_2d"][rows], dtype=torch.float32)))
 
 
 def with_lengths_of(pred: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -165,6 +165,10 @@ def adapt_lifter(
         log.info("target proportions estimated from 2D (target/source bone length): %s", info["proportions"])
         if mlflow.active_run() is not None:
             mlflow.log_metrics({f"proportion_{k}": v for k, v in info["proportions"].items()})
+    if result.retarget_check is not None:
+        info["retarget_check"] = result.retarget_check
+        if mlflow.active_run() is not None:
+            mlflow.log_metrics({f"retarget_reprojection_{k}": float(v) for k, v in result.retarget_check.items()})
     state = result.lifter
     if guard["enabled"]:
         control = LifterCheckpoint.from_payload(lifter_control)
