@@ -465,3 +465,14 @@ def test_retargeting_is_dropped_when_it_explains_the_target_2d_worse(baseline, m
     assert len(windows) == (2 if used else 1)  # the loop's target windows: redrawn, or the target's 2D as it is
     assert windows[-1] is tgt["pose_2d"] or used
     np.testing.assert_allclose(res.proportions, np.linspace(0.8, 1.3, 16))  # the estimate is reported either way
+
+
+def test_the_retargeting_check_leaves_torchs_random_stream_as_it_was(baseline):
+    """Building the lifters it scores draws from torch's stream; the loop's generator and
+    critics must start from the same numbers whether the check ran or not."""
+    from adaptpose_pipeline.core.adapt import check_retargeting
+
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    check_retargeting(baseline, _target(), np.linspace(0.8, 1.3, 16), "frobenius", 0.02, CPU)
+    assert torch.equal(torch.get_rng_state(), before)
