@@ -440,9 +440,10 @@ def check_retargeting(
 
     Returns ``{"plain", "retargeted", "used"}``."""
     sub = _subsample_sequences(target_train, MAX_TARGET_FRAMES)
-    with torch.random.fork_rng(devices=[]):  # building the lifters draws from torch's stream: leave it as it was
-        plain = target_reprojection(baseline.model(device), sub, device)
-        retargeted = target_reprojection(Retargeted(baseline.model(device), ratios, normalisation), sub, device)
+    with torch.random.fork_rng(devices=[]):  # building the lifter draws from torch's stream: leave it as it was
+        lifter = baseline.model(device)
+    plain = target_reprojection(lifter, sub, device)
+    retargeted = target_reprojection(Retargeted(lifter, ratios, normalisation), sub, device)
     used = retargeted <= plain * (1.0 + tolerance)
     if not used:
         log.warning("proportions: retargeting makes the baseline's target reprojection %.4f, against %.4f without; "
