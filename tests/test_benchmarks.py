@@ -147,6 +147,43 @@ def test_generator_agreement_check_catches_a_difference(monkeypatch):
     assert max(G.agreement(cfg, gen_cfg, lifter_cfg, norm, 4, 2, torch.device("cpu")).values()) > 1e-4
 
 
+def test_throughput_benchmark_steps_as_the_pipelines_loop_does():
+    """The benchmark's timed step is the adaptation loop's step: after one step of
+    ``core.adapt.adapt`` and one benchmark step built the same way, the generator's and
+    the critics' parameters agree to 1e-6."""
+    from benchmarks import generator_throughput as G
+    from adaptpose_pipeline.core import adapt as A
+    from adaptpose_pipeline.core.generator import GeneratorConfig
+    from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+    from tests.core.test_adapt import _arrays
+
+    torch.manual_seed(0)
+    lifter_cfg = LifterConfig(filter_widths=(3,), channels=16, dropout=0.0)
+    baseline = LifterCheckpoint(lifter_cfg, TemporalModel(lifter_cfg).state_dict())
+    gen_cfg = GeneratorConfig(frames=3, hidden=32)
+    cfg = A.AdaptConfig(epochs=1, warmup_epochs=0, batch_size=16, samples_per_epoch=16, pool_size=64, proj_batch=4)
+    source, target, cpu, seed = _arrays(4, 20, 0), _arrays(3, 20, 1, with_3d=False), torch.device("cpu"), 7
+    saved = []
+    A.adapt(source, target, baseline, gen_cfg, cfg, "screen", False, cpu, seed, progress=False, on_checkpoint=saved.append)
+
+    # the loop's construction order (core.adapt.adapt), then the benchmark's step
+    torch.manual_seed(seed)
+    nets = A.AdaptNets(baseline, gen_cfg, cfg, cpu)
+    torch.manual_seed(int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
+    rng = np.random.default_rng(seed)
+    src, tgt = A._Source(source, 3, cfg, cpu).batch(16, rng), A._Target(target, 3, cpu).batch(16, rng)
+    ctx = G.Context(cfg, "screen", False, torch.Generator(device=cpu).manual_seed(seed))
+    out = G.adaptation_step(nets, ctx, src, tgt, 0, 0)
+    assert set(out) >= {"fake_2d", "keep", "g_total", "d_2d"}
+    moved = 0
+    for name in ("generator", "d2d", "d3d"):
+        module = dict(nets.modules())[name]
+        for key, value in module.named_parameters():
+            torch.testing.assert_close(value.detach(), saved[0][name][key], atol=1e-6, rtol=0, msg=f"{name}.{key}")
+            moved += not torch.equal(value.detach(), dict(A.AdaptNets(baseline, gen_cfg, cfg, cpu).modules())[name].state_dict()[key])
+    assert moved > 0  # the step changed the networks: the comparison is not of two untouched copies
+
+
 def _run(module: str, *args: str, out=None) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", DO_NOT_TRACK="true")
     argv = [sys.executable, "-m", f"benchmarks.{module}", *args] + (["--out", str(out)] if out else [])

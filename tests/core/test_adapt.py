@@ -205,16 +205,16 @@ def test_target_windows_are_float32_with_stride_one_and_name_the_dataset():
 
 
 def test_shared_bone_lengths_get_their_own_learning_rate(baseline):
-    from adaptpose_pipeline.core.adapt import _Nets
+    from adaptpose_pipeline.core.adapt import AdaptNets
 
     cfg = _cfg(lr_generator=1e-3, lr_lengths=0.05, lr_discriminator=2e-4, lr_lifter=3e-4)
-    nets = _Nets(baseline, GeneratorConfig(frames=3, hidden=16, global_length_max=0.5), cfg, torch.device("cpu"))
+    nets = AdaptNets(baseline, GeneratorConfig(frames=3, hidden=16, global_length_max=0.5), cfg, torch.device("cpu"))
     rest, shared = nets.opt_g.param_groups
     assert shared["lr"] == 0.05 and len(shared["params"]) == 1 and shared["params"][0] is nets.gen.global_length
     assert rest["lr"] == 1e-3 and len(rest["params"]) == len(list(nets.gen.parameters())) - 1
     assert all(p is not nets.gen.global_length for p in rest["params"])
     assert nets.opt_d.param_groups[0]["lr"] == cfg.lr_discriminator and nets.opt_n.param_groups[0]["lr"] == cfg.lr_lifter
     # nothing to learn (both generation stages off): one placeholder parameter that trains
-    off = _Nets(baseline, GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off"), cfg, torch.device("cpu"))
+    off = AdaptNets(baseline, GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="off"), cfg, torch.device("cpu"))
     (only,) = off.opt_g.param_groups
     assert len(only["params"]) == 1 and only["params"][0].requires_grad and nets.gen_params == list(nets.gen.parameters())

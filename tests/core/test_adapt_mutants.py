@@ -93,9 +93,13 @@ def test_generator_loss_is_the_weighted_sum_of_its_logged_terms(baseline):
     assert h["g_total"] == pytest.approx(expected, rel=1e-5)
 
 
+def _ctx(cfg, normalisation="screen", pad=False, seed=0):
+    return A.StepContext(cfg, normalisation, pad, torch.Generator().manual_seed(seed))
+
+
 def _nets_and_batch(baseline, cfg, gen, arrays, n=8, seed=0):
     torch.manual_seed(seed)
-    nets = A._Nets(baseline, gen, cfg, CPU)
+    nets = A.AdaptNets(baseline, gen, cfg, CPU)
     rf = gen.frames
     rng = np.random.default_rng(seed)
     src = A._Source(arrays, rf, cfg, CPU).batch(n, rng)
@@ -107,7 +111,8 @@ def test_five_frame_windows_label_and_finetune_on_the_centre_frame():
     base = _baseline5()
     cfg = _cfg(stride_min=1, stride_max=1)
     nets, src, tgt = _nets_and_batch(base, cfg, _static(5), _arrays(3, 12, 0))
-    _, fake_3d, _, _ = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", False, torch.Generator().manual_seed(0))
+    fakes, _, _ = A.generator_step(nets, _ctx(cfg), src, tgt, 0, 0)
+    fake_3d = fakes.pose_3d.detach()
     centre = src["pose_3d"][:, 2] - src["pose_3d"][:, 2, :1]
     torch.testing.assert_close(fake_3d, centre, atol=1e-5, rtol=0)
     assert not torch.allclose(fake_3d, src["pose_3d"][:, 1] - src["pose_3d"][:, 1, :1], atol=1e-3)
@@ -117,7 +122,7 @@ def test_five_frame_windows_label_and_finetune_on_the_centre_frame():
     with torch.no_grad():
         pred = lifter(src["pose_2d"])[:, 0]
     expected = float(torch.linalg.vector_norm(pred - src["pose_3d"][:, 2], dim=-1).mean())
-    assert A.lifter_step(nets, cfg, src, None, None) == pytest.approx(expected, rel=1e-5)
+    assert A.lifter_step(nets, _ctx(cfg), src, None, None) == pytest.approx(expected, rel=1e-5)
 
 
 def test_padding_reaches_the_generated_projection(baseline):
@@ -125,8 +130,8 @@ def test_padding_reaches_the_generated_projection(baseline):
     arrays["seq_image_size"] = np.tile(np.array([[500, 1000]], np.int64), (3, 1))  # portrait: padding widens it
     cfg = _cfg()
     nets, src, tgt = _nets_and_batch(baseline, cfg, _static(3), arrays)
-    fake_2d, _, _, stats = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", True, torch.Generator().manual_seed(0))
-    out = stats["out"]
+    fakes, _, _ = A.generator_step(nets, _ctx(cfg, pad=True), src, tgt, 0, 0)
+    fake_2d, out = fakes.pose_2d.detach(), fakes.out
     torch.testing.assert_close(fake_2d, A.project_normalise(out.pose_3d_cam, src, "screen", True))
     assert not torch.allclose(fake_2d, A.project_normalise(out.pose_3d_cam, src, "screen", False), atol=1e-3)
 
@@ -135,7 +140,7 @@ def test_padding_reaches_the_generated_projection(baseline):
 def test_selection_bound_decides_alone_when_the_band_keeps_everything(baseline, bound, kept):
     cfg = _cfg(selection_a=0.0, selection_b=1e9, selection_bound=bound)
     nets, src, tgt = _nets_and_batch(baseline, cfg, _static(3), _arrays(3, 12, 0))
-    _, _, keep, _ = A.generator_step(nets, cfg, src, tgt, 0, 0, "screen", False, torch.Generator().manual_seed(0))
+    _, keep, _ = A.generator_step(nets, _ctx(cfg), src, tgt, 0, 0)
     assert bool(keep.all()) is kept and bool(keep.any()) is kept
 
 
@@ -342,7 +347,7 @@ def test_lifter_step_loss_by_hand_with_zero_one_and_several_fakes():
     base = _baseline5()
     cfg = _cfg(stride_min=1, stride_max=1, w_fake=1.0)
     torch.manual_seed(0)
-    nets = A._Nets(base, _static(5), cfg, CPU)
+    nets = A.AdaptNets(base, _static(5), cfg, CPU)
     src = A._Source(_arrays(3, 12, 0), 5, cfg, CPU).batch(8, np.random.default_rng(0))
     fakes_2d, fakes_3d = src["pose_2d"] * 1.2, src["pose_3d"][:, 2] * 0.8
 
@@ -356,7 +361,7 @@ def test_lifter_step_loss_by_hand_with_zero_one_and_several_fakes():
 
     for n in (0, 1, 3):
         want = by_hand(n)
-        got = A.lifter_step(copy.deepcopy(nets), cfg, src, fakes_2d[:n], fakes_3d[:n])
+        got = A.lifter_step(copy.deepcopy(nets), _ctx(cfg), src, fakes_2d[:n], fakes_3d[:n])
         assert math.isfinite(got) and got == pytest.approx(want, rel=1e-5), n
 
 

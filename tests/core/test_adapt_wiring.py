@@ -302,17 +302,16 @@ def test_critic_step_lowers_both_critics_losses(baseline):
     """Both critics descend their own LSGAN loss (a sign flip in their sum would make one ascend)."""
     torch.manual_seed(0)
     cfg = _cfg(lr_discriminator=1e-4, pool_size=8, beta_deg=0.0)
-    nets = A._Nets(baseline, GeneratorConfig(frames=3, hidden=16), cfg, torch.device("cpu"))
+    nets = A.AdaptNets(baseline, GeneratorConfig(frames=3, hidden=16), cfg, torch.device("cpu"))
     rng = np.random.default_rng(0)
     source = A._Source(_arrays(3, 12, 0), 3, cfg, torch.device("cpu"))
     src, tgt = source.batch(8, rng), A._Target(_target(), 3, torch.device("cpu")).batch(8, rng)
+    ctx = A.StepContext(cfg, "screen", False, torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out = nets.gen(src["pose_3d"], src["root"])
-    fake_2d = A.project_normalise(out.pose_3d_cam, src, "screen", False)
-    tgen = torch.Generator().manual_seed(0)
-    first = A.critic_step(nets, cfg, src, tgt, out, fake_2d, tgen)
+        fakes = A.generate(nets, ctx, src)
+    first = A.critic_step(nets, ctx, src, tgt, fakes)
     for _ in range(30):
-        last = A.critic_step(nets, cfg, src, tgt, out, fake_2d, tgen)
+        last = A.critic_step(nets, ctx, src, tgt, fakes)
     assert last["d_2d"] < first["d_2d"] and last["d_3d"] < first["d_3d"]
 
 
@@ -384,9 +383,10 @@ def test_fake_weight_scales_the_fake_term_of_the_lifter_loss(baseline):
     losses = {}
     for w in (0.0, 1.0, 2.5):
         torch.manual_seed(0)
-        nets = A._Nets(baseline, GeneratorConfig(frames=3, hidden=16), _cfg(w_fake=w), torch.device("cpu"))
+        nets = A.AdaptNets(baseline, GeneratorConfig(frames=3, hidden=16), _cfg(w_fake=w), torch.device("cpu"))
         torch.manual_seed(1)  # the same dropout masks in every call
-        losses[w] = A.lifter_step(nets, _cfg(w_fake=w), src, fake_2d, fake_3d)
+        ctx = A.StepContext(_cfg(w_fake=w), "screen", False, torch.Generator().manual_seed(0))
+        losses[w] = A.lifter_step(nets, ctx, src, fake_2d, fake_3d)
     fake_term = losses[1.0] - losses[0.0]
     assert fake_term > 0
     assert losses[2.5] == pytest.approx(losses[0.0] + 2.5 * fake_term, rel=1e-5)

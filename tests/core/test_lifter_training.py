@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from adaptpose_pipeline.core import proportions as P
-from adaptpose_pipeline.core import training
+from adaptpose_pipeline.core import training, windows
 from adaptpose_pipeline.core.lifter import (
     LifterCheckpoint,
     LifterConfig,
@@ -74,9 +74,9 @@ def _arrays(lengths, seed=0):
 
 
 def test_window_indices_stay_in_their_sequence():
-    first, end = training.frame_bounds(np.array([0, 10]), np.array([10, 5]))
+    first, end = windows.frame_bounds(np.array([0, 10]), np.array([10, 5]))
     assert first.tolist() == [0] * 10 + [10] * 5 and end.tolist() == [10] * 10 + [15] * 5
-    idx = training.window_indices(np.array([1, 12]), first[[1, 12]], end[[1, 12]], 5, np.array([3, 2]))
+    idx = windows.window_indices(np.array([1, 12]), first[[1, 12]], end[[1, 12]], 5, np.array([3, 2]))
     # Centre 1, stride 3: 1-6, 1-3 clip to 0; 1+3=4, 1+6=7. Centre 12, stride 2 in [10, 15).
     assert idx.tolist() == [[0, 0, 1, 4, 7], [10, 10, 12, 14, 14]]
 
@@ -91,7 +91,7 @@ def test_random_stride_sampler_draws_all_strides_within_bounds():
     flat = arrays["pose_2d"].reshape(len(arrays["pose_2d"]), -1)
     lookup = {row.tobytes(): i for i, row in enumerate(flat)}
     rows = np.array([[lookup[f.numpy().reshape(-1).tobytes()] for f in w] for w in x2d[:500]])
-    first, end = training.frame_bounds(arrays["seq_start"], arrays["seq_length"])
+    first, end = windows.frame_bounds(arrays["seq_start"], arrays["seq_length"])
     centre = rows[:, 4]
     assert (rows >= first[centre][:, None]).all() and (rows < end[centre][:, None]).all()
     steps = np.diff(rows, axis=1)

@@ -74,20 +74,16 @@ from adaptpose_pipeline.core.discriminators import (
     lsgan_g_loss,
     perturb_bones,
 )
-from adaptpose_pipeline.core.generator import GeneratorConfig, HumanMotionGenerator
+from adaptpose_pipeline.core.generator import GeneratorConfig, GeneratorOutput, HumanMotionGenerator
 from adaptpose_pipeline.core.guard import MAX_TARGET_FRAMES, target_reprojection
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, Retargeted, TemporalModelOptimized1f
+from adaptpose_pipeline.core.loop import cpu_state, run_epochs
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones
-from adaptpose_pipeline.core.training import (
-    check_arrays,
-    cpu_state,
-    frame_bounds,
-    predict_sequences,
-    window_indices,
-)
+from adaptpose_pipeline.core.training import predict_sequences
+from adaptpose_pipeline.core.windows import Windows
 
 
 log = logging.getLogger(__name__)
@@ -207,7 +203,7 @@ class AdaptResult:
     retarget_check: dict | None = None  # proportions: retarget: the baseline's target reprojection without / with it
 
 
-class _Source:
+class _Source(Windows):
     """Random-stride source windows with their cameras, on the device.
 
     With :meth:`set_proportions`, each batch also carries ``pose_3d_gen``: the windows
@@ -217,17 +213,13 @@ class _Source:
     """
 
     def __init__(self, arrays: dict, rf: int, cfg: AdaptConfig, device: torch.device):
-        check_arrays(arrays, "source_train")
-        self.first, self.end = frame_bounds(arrays["seq_start"], arrays["seq_length"])
-        self.seq = np.repeat(np.arange(len(arrays["seq_start"])), arrays["seq_length"])
-        self.centres = np.flatnonzero(arrays["valid"])
+        super().__init__(arrays, rf, (cfg.stride_min, cfg.stride_max), "source_train", device)
         t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
-        self.pose_2d, self.pose_3d, self.root = t(arrays["pose_2d"]), t(arrays["pose_3d"]), t(arrays["root_3d"])
+        self.root = t(arrays["root_3d"])
         self.f, self.c, self.size = t(arrays["seq_f"]), t(arrays["seq_c"]), t(arrays["seq_image_size"])
         n_seq = len(arrays["seq_start"])
         self.k = t(arrays["seq_k"]) if "seq_k" in arrays else torch.zeros(n_seq, 3, device=device)
         self.p = t(arrays["seq_p"]) if "seq_p" in arrays else torch.zeros(n_seq, 2, device=device)
-        self.rf, self.cfg, self.device = rf, cfg, device
         self.gen_scale: torch.Tensor | None = None
         self.label_scale: torch.Tensor | None = None
 
@@ -240,9 +232,8 @@ class _Source:
         self.label_scale = 1.0 / self.gen_scale if labels == "source" else None
 
     def batch(self, n: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        c = self.centres[rng.integers(0, len(self.centres), n)]
-        strides = rng.integers(self.cfg.stride_min, self.cfg.stride_max + 1, n)
-        idx = torch.as_tensor(window_indices(c, self.first[c], self.end[c], self.rf, strides), device=self.device)
+        c = self.random_centres(n, rng)
+        idx = self.rows(c, rng)
         seq = torch.as_tensor(self.seq[c], device=self.device)
         pose_3d = self.pose_3d[idx]
         out = {
@@ -261,20 +252,14 @@ class _Source:
         return out
 
 
-class _Target:
+class _Target(Windows):
     """Target 2D windows at the target's own frame rate (stride 1)."""
 
     def __init__(self, arrays: dict, rf: int, device: torch.device):
-        check_arrays(arrays, "target_train", need_3d=False)
-        self.first, self.end = frame_bounds(arrays["seq_start"], arrays["seq_length"])
-        self.centres = np.flatnonzero(arrays["valid"])
-        self.pose_2d = torch.as_tensor(arrays["pose_2d"], dtype=torch.float32, device=device)
-        self.rf, self.device = rf, device
+        super().__init__(arrays, rf, None, "target_train", device, need_3d=False)
 
     def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
-        c = self.centres[rng.integers(0, len(self.centres), n)]
-        idx = window_indices(c, self.first[c], self.end[c], self.rf, np.ones(n, dtype=np.int64))
-        return self.pose_2d[torch.as_tensor(idx, device=self.device)]
+        return self.pose_2d[self.rows(self.random_centres(n, rng), rng)]
 
 
 def project_normalise(pose_cam: torch.Tensor, src: dict, normalisation: str, pad: bool) -> torch.Tensor:
@@ -287,13 +272,8 @@ def project_normalise(pose_cam: torch.Tensor, src: dict, normalisation: str, pad
     return normalise_pixels(px, w, h, normalisation, pad)[0]
 
 
-def _clip_step(optimiser: torch.optim.Optimizer, params, clip: float) -> None:
-    torch.nn.utils.clip_grad_norm_(params, clip)
-    optimiser.step()
-
-
-class _Nets:
-    """The networks and optimisers of one adaptation run."""
+class AdaptNets:
+    """The networks, optimisers and critics' history pools of one adaptation run."""
 
     def __init__(self, baseline: LifterCheckpoint, gen_cfg: GeneratorConfig, cfg: AdaptConfig, device: torch.device):
         rf = baseline.config.receptive_field
@@ -302,6 +282,7 @@ class _Nets:
         self.d3d = Discriminator3D().to(device)
         self.lifter = TemporalModelOptimized1f(baseline.config).to(device)
         self.lifter.load_state_dict(baseline.state_dict)
+        self.bone_generation = self.gen.bone_net is not None
         # With bone and camera generation both off there is nothing to learn: the "fakes"
         # are the source itself (the fine-tuning-only ablation).
         self.gen_params = list(self.gen.parameters())
@@ -336,6 +317,58 @@ class _Nets:
                 group["lr"] = lr * (1.0 - epoch / (epochs + 1))
 
 
+@dataclass
+class StepContext:
+    """What the steps of one run share besides the networks: the settings, how generated
+    camera-frame poses become normalised 2D (:meth:`project`), the bone perturbation of
+    the 3D critic's real poses (:meth:`perturb`), the random stream of the generator's
+    noise, the critics' frames and the history pools (``tgen``), and how an optimiser
+    applies its gradients (:meth:`update`, clipped to ``grad_clip``).
+
+    ``benchmarks/generator_throughput.py`` runs these same steps; its per-sample
+    reference overrides ``project``/``perturb`` and observes ``update``."""
+
+    cfg: AdaptConfig
+    normalisation: str
+    pad: bool
+    tgen: torch.Generator
+
+    def project(self, pose_cam: torch.Tensor, src: dict) -> torch.Tensor:
+        return project_normalise(pose_cam, src, self.normalisation, self.pad)
+
+    def perturb(self, poses: torch.Tensor) -> torch.Tensor:
+        return perturb_bones(poses, self.cfg.beta_deg, generator=self.tgen)
+
+    def update(self, name: str, optimiser: torch.optim.Optimizer, params) -> None:
+        """Clip the gradients of ``params`` and step (``name``: generator, critics, lifter)."""
+        torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        optimiser.step()
+
+
+@dataclass
+class Fakes:
+    """One generated batch (``B`` windows of ``T`` frames) and its 3D labels."""
+
+    out: GeneratorOutput
+    pose_2d: torch.Tensor  # (B, T, 17, 2) X_fake = R X_b + T, projected with the source camera, normalised
+    bone_2d: torch.Tensor  # (B, T, 17, 2) X_b at the source's root, projected (the bone stage alone)
+    pose_3d: torch.Tensor  # (B, 17, 3) root-relative label of pose_2d's centre frame
+    bone_3d: torch.Tensor  # (B, 17, 3) label of bone_2d's centre frame
+
+
+def generate(nets: AdaptNets, ctx: StepContext, src: dict) -> Fakes:
+    """Generate from the source windows ``src`` (step 2 of the module docstring)."""
+    mid = src["pose_2d"].shape[1] // 2
+    out = nets.gen(src["pose_3d_gen"], src["root"], generator=ctx.tgen)
+    return Fakes(
+        out=out,
+        pose_2d=ctx.project(out.pose_3d_cam, src),
+        bone_2d=ctx.project(out.pose_3d + src["root"][:, :, None, :], src),
+        pose_3d=fake_labels(out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1], src),
+        bone_3d=fake_labels(out.pose_3d[:, mid], src),
+    )
+
+
 def _critic_3d_input(pose: torch.Tensor, keep_lengths: bool) -> torch.Tensor:
     """What the 3D critic sees of ``(..., 17, 3)`` poses: as they are, or (``keep_lengths``
     false) with every bone set to unit length, so it judges the joint angles alone and
@@ -346,85 +379,98 @@ def _critic_3d_input(pose: torch.Tensor, keep_lengths: bool) -> torch.Tensor:
     return bones_to_joints(bones / torch.linalg.vector_norm(bones, dim=-1, keepdim=True).clamp_min(1e-8))
 
 
-def critic_step(nets: _Nets, cfg: AdaptConfig, src: dict, tgt: torch.Tensor, out, fake_2d: torch.Tensor, tgen: torch.Generator) -> dict:
+def critic_step(nets: AdaptNets, ctx: StepContext, src: dict, tgt: torch.Tensor, fakes: Fakes) -> dict[str, float]:
     """One LSGAN step of both critics (Eqs. 15-16); real 2D is the target's, or the
-    source's when ``domain_discriminator`` is off."""
-    rf, device = fake_2d.shape[1], fake_2d.device
+    source's when ``domain_discriminator`` is off; fakes come through the history pools."""
+    cfg = ctx.cfg
+    rf, device = fakes.pose_2d.shape[1], fakes.pose_2d.device
     real_2d = tgt if cfg.domain_discriminator else src["pose_2d"]
-    loss_d2d = lsgan_d_loss(nets.d2d(real_2d), nets.d2d(nets.pool_2d.push_and_sample(fake_2d.detach(), tgen)))
-    frames = _frames_3d(rf, cfg.frames_3d, tgen, device)
-    real_3d = perturb_bones(src["pose_3d_gen"][:, frames].flatten(0, 1), cfg.beta_deg, generator=tgen)
-    fake_frames = nets.pool_3d.push_and_sample(out.pose_3d.detach()[:, frames].flatten(0, 1), tgen)
-    loss_d3d = lsgan_d_loss(
-        nets.d3d(_critic_3d_input(real_3d, cfg.critic_3d_lengths)), nets.d3d(_critic_3d_input(fake_frames, cfg.critic_3d_lengths))
-    )
+    loss_d2d = lsgan_d_loss(nets.d2d(real_2d), nets.d2d(nets.pool_2d.push_and_sample(fakes.pose_2d.detach(), ctx.tgen)))
+    frames = _frames_3d(rf, cfg.frames_3d, ctx.tgen, device)
+    real_3d = ctx.perturb(src["pose_3d_gen"][:, frames].flatten(0, 1))
+    fake_frames = nets.pool_3d.push_and_sample(fakes.out.pose_3d.detach()[:, frames].flatten(0, 1), ctx.tgen)
+    keep = cfg.critic_3d_lengths
+    loss_d3d = lsgan_d_loss(nets.d3d(_critic_3d_input(real_3d, keep)), nets.d3d(_critic_3d_input(fake_frames, keep)))
     nets.opt_d.zero_grad(set_to_none=True)
     (loss_d2d + loss_d3d).backward()
-    _clip_step(nets.opt_d, nets.d_params, cfg.grad_clip)
+    ctx.update("critics", nets.opt_d, nets.d_params)
     return {"d_2d": loss_d2d.item(), "d_3d": loss_d3d.item()}
 
 
-def generator_step(
-    nets: _Nets, cfg: AdaptConfig, src: dict, tgt: torch.Tensor, epoch: int, step: int,
-    normalisation: str, pad: bool, tgen: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
-    """Generate from ``src``, step the critics (every ``d_every``) and the generator.
-
-    Returns the generated 2D windows ``(B, T, 17, 2)``, their root-relative centre
-    frames ``(B, 17, 3)``, the selection mask ``(B,)`` (Eq. 14 on each fake's ratio to
-    its own source sample) and the step's statistics.
-    """
-    gen, lifter = nets.gen, nets.lifter
-    rf = src["pose_2d"].shape[1]
-    mid = rf // 2
-    out = gen(src["pose_3d_gen"], src["root"], generator=tgen)
-    fake_2d = project_normalise(out.pose_3d_cam, src, normalisation, pad)
-    bone_2d = project_normalise(out.pose_3d + src["root"][:, :, None, :], src, normalisation, pad)
-    fake_3d = fake_labels(out.pose_3d_cam[:, mid] - out.pose_3d_cam[:, mid, :1], src)
-    stats: dict[str, float] = {}
-    if step % cfg.d_every == 0:
-        stats.update(critic_step(nets, cfg, src, tgt, out, fake_2d, tgen))
-
+def feedback_losses(
+    nets: AdaptNets, ctx: StepContext, src: dict, tgt: torch.Tensor, fakes: Fakes, epoch: int
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The lifter's feedback to the generator (§3.3): the hard-ratio losses of the bone and
+    camera stages and the look-ahead reprojection loss (both zero before
+    ``feedback_warmup_epochs``). Returns ``({"hard_ratio", "proj"}, ratio_camera (B,),
+    ratio_bone (B,))``, each ratio a fake's lifter error over its source sample's."""
+    cfg, lifter = ctx.cfg, nets.lifter
+    mid = src["pose_2d"].shape[1] // 2
     lifter.eval()
     src_err = L.per_sample_error(lifter(src["pose_2d"])[:, 0], src["pose_3d"][:, mid]).detach()
-    ratio_cam = L.difficulty_ratio(L.per_sample_error(lifter(fake_2d)[:, 0], fake_3d), src_err)
-    ratio_bone = L.difficulty_ratio(L.per_sample_error(lifter(bone_2d)[:, 0], fake_labels(out.pose_3d[:, mid], src)), src_err)
-    feedback = epoch >= cfg.feedback_warmup_epochs
-    zero = fake_2d.new_zeros(())
-    hr, proj = zero, zero
-    if feedback:
+    ratio_cam = L.difficulty_ratio(L.per_sample_error(lifter(fakes.pose_2d)[:, 0], fakes.pose_3d), src_err)
+    ratio_bone = L.difficulty_ratio(L.per_sample_error(lifter(fakes.bone_2d)[:, 0], fakes.bone_3d), src_err)
+    hr = proj = fakes.pose_2d.new_zeros(())
+    if epoch >= cfg.feedback_warmup_epochs:
         hb, hc = cfg.hard_ratio_bone, cfg.hard_ratio_camera
         hr = hb.weight * L.hard_ratio_loss(ratio_bone, hb.c(epoch, cfg.epochs), hb.d, cfg.hard_ratio_semantics)
         hr = hr + hc.weight * L.hard_ratio_loss(ratio_cam, hc.c(epoch, cfg.epochs), hc.d, cfg.hard_ratio_semantics)
         if cfg.w_proj > 0:
-            n = min(cfg.proj_batch, len(fake_2d))
-            proj = L.lookahead_reprojection_loss(lifter, fake_2d[:n], fake_3d[:n], tgt[:n], cfg.proj_inner_lr)
+            n = min(cfg.proj_batch, len(fakes.pose_2d))
+            proj = L.lookahead_reprojection_loss(lifter, fakes.pose_2d[:n], fakes.pose_3d[:n], tgt[:n], cfg.proj_inner_lr)
+    return {"hard_ratio": hr, "proj": proj}, ratio_cam, ratio_bone
+
+
+def adversarial_losses(nets: AdaptNets, ctx: StepContext, tgt: torch.Tensor, fakes: Fakes) -> dict[str, torch.Tensor]:
+    """The generator's losses from the critics and its own regularisers: ``adv_2d``,
+    ``adv_3d`` (LSGAN), ``range`` (bone directions), ``lambda`` (length changes) and
+    ``match`` (first two moments of the centre frames against the target's)."""
+    cfg, fake_2d, out = ctx.cfg, fakes.pose_2d, fakes.out
+    mid = fake_2d.shape[1] // 2
+    zero = fake_2d.new_zeros(())
     adv_2d = lsgan_g_loss(nets.d2d(fake_2d))
     match = L.moment_matching_loss(fake_2d[:, mid].flatten(1), tgt[:, mid].flatten(1)) if cfg.w_match > 0 else zero
-    frames = _frames_3d(rf, cfg.frames_3d, tgen, fake_2d.device)
+    frames = _frames_3d(fake_2d.shape[1], cfg.frames_3d, ctx.tgen, fake_2d.device)
     adv_3d = lsgan_g_loss(nets.d3d(_critic_3d_input(out.pose_3d[:, frames].flatten(0, 1), cfg.critic_3d_lengths)))
-    rng_loss = L.bone_range_loss(out.bone_cos) if gen.bone_net is not None else zero
+    rng_loss = L.bone_range_loss(out.bone_cos) if nets.bone_generation else zero
     lam = L.lambda_penalty(out.lam, cfg.lambda_limit)
+    return {"adv_2d": adv_2d, "adv_3d": adv_3d, "range": rng_loss, "lambda": lam, "match": match}
+
+
+def generator_step(
+    nets: AdaptNets, ctx: StepContext, src: dict, tgt: torch.Tensor, epoch: int, step: int
+) -> tuple[Fakes, torch.Tensor, dict[str, float]]:
+    """Generate from ``src``, step the critics (every ``d_every`` steps) and the generator.
+
+    Returns the fakes, the selection mask ``(B,)`` (Eq. 14 on each fake's ratio to its
+    own source sample) and the step's statistics."""
+    cfg = ctx.cfg
+    fakes = generate(nets, ctx, src)
+    stats: dict[str, float] = {}
+    if step % cfg.d_every == 0:
+        stats.update(critic_step(nets, ctx, src, tgt, fakes))
+    fb, ratio_cam, ratio_bone = feedback_losses(nets, ctx, src, tgt, fakes, epoch)
+    adv = adversarial_losses(nets, ctx, tgt, fakes)
     loss_g = (
-        cfg.w_adv_2d * adv_2d + cfg.w_adv_3d * adv_3d + hr + cfg.w_proj * proj + cfg.w_range * rng_loss
-        + cfg.w_lambda * lam + cfg.w_match * match
+        cfg.w_adv_2d * adv["adv_2d"] + cfg.w_adv_3d * adv["adv_3d"] + fb["hard_ratio"] + cfg.w_proj * fb["proj"]
+        + cfg.w_range * adv["range"] + cfg.w_lambda * adv["lambda"] + cfg.w_match * adv["match"]
     )
     if nets.gen_params:
         nets.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        _clip_step(nets.opt_g, nets.gen_params, cfg.grad_clip)
+        ctx.update("generator", nets.opt_g, nets.gen_params)
     with torch.no_grad():
         if cfg.selection:
-            keep = L.selection_mask(ratio_cam.detach(), cfg.selection_a, cfg.selection_b, fake_2d, cfg.selection_bound)
+            keep = L.selection_mask(ratio_cam.detach(), cfg.selection_a, cfg.selection_b, fakes.pose_2d, cfg.selection_bound)
         else:
-            keep = torch.ones(len(fake_2d), dtype=torch.bool, device=fake_2d.device)
-    stats.update(_generator_stats(out))
+            keep = torch.ones(len(fakes.pose_2d), dtype=torch.bool, device=fakes.pose_2d.device)
+    stats.update(_generator_stats(fakes.out))
     stats.update(
-        g_total=loss_g.item(), g_adv_2d=adv_2d.item(), g_adv_3d=adv_3d.item(), g_hard_ratio=hr.item(),
-        g_proj=proj.item(), g_range=rng_loss.item(), g_lambda=lam.item(), g_match=match.item(),
+        g_total=loss_g.item(), g_adv_2d=adv["adv_2d"].item(), g_adv_3d=adv["adv_3d"].item(), g_hard_ratio=fb["hard_ratio"].item(),
+        g_proj=fb["proj"].item(), g_range=adv["range"].item(), g_lambda=adv["lambda"].item(), g_match=adv["match"].item(),
         ratio_camera=ratio_cam.detach().median().item(), ratio_bone=ratio_bone.detach().median().item(),
     )
-    return fake_2d.detach(), fake_3d.detach(), keep, {"out": out, **stats}
+    return fakes, keep, stats
 
 
 def check_retargeting(
@@ -458,7 +504,7 @@ def fake_labels(pose: torch.Tensor, src: dict) -> torch.Tensor:
     return pose if "label_scale" not in src else P.rescale_bones(pose, src["label_scale"])
 
 
-def lifter_step(nets: _Nets, cfg: AdaptConfig, src: dict, fake_2d: torch.Tensor | None, fake_3d: torch.Tensor | None) -> float:
+def lifter_step(nets: AdaptNets, ctx: StepContext, src: dict, fake_2d: torch.Tensor | None, fake_3d: torch.Tensor | None) -> float:
     """One fine-tuning step (Eq. 23) on a source batch plus the given fakes (none: source only)."""
     lifter = nets.lifter
     lifter.train()
@@ -471,10 +517,10 @@ def lifter_step(nets: _Nets, cfg: AdaptConfig, src: dict, fake_2d: torch.Tensor 
     pred = lifter(torch.cat([src["pose_2d"], fake_2d]) if has_fakes else src["pose_2d"])[:, 0]
     loss = mpjpe_loss(pred[:n_src], src["pose_3d"][:, mid])
     if has_fakes:
-        loss = loss + cfg.w_fake * mpjpe_loss(pred[n_src:], fake_3d)
+        loss = loss + ctx.cfg.w_fake * mpjpe_loss(pred[n_src:], fake_3d)
     nets.opt_n.zero_grad(set_to_none=True)
     loss.backward()
-    _clip_step(nets.opt_n, lifter.parameters(), cfg.grad_clip)
+    ctx.update("lifter", nets.opt_n, lifter.parameters())
     return loss.item()
 
 
@@ -503,6 +549,164 @@ class _Buffer:
             yield pose_2d[idx], pose_3d[idx]
 
 
+class _Adaptation:
+    """The loop state of :func:`adapt` (see ``core.loop``): networks, optimisers and pools
+    (``nets``), the random streams, the history, the kept samples and the scored lifters.
+
+    Random streams: ``numpy_rng`` draws the source and target windows of generation and
+    the buffer's draws, ``lifter_rng`` the lifter's source batches (the same for the
+    control), ``measure_rng`` the held-apart batches of the domain measures, ``ctx.tgen``
+    the generator's noise, critics' frames and pools; torch's own stream the lifter's
+    dropout."""
+
+    def __init__(self, nets: AdaptNets, ctx: StepContext, source: _Source, target: _Target, seed: int, device: torch.device):
+        self.nets, self.ctx, self.source, self.target, self.device = nets, ctx, source, target, device
+        self.rngs = {
+            "numpy_rng": np.random.default_rng(seed),
+            "lifter_rng": np.random.default_rng([seed, 1]),
+            "measure_rng": np.random.default_rng([seed, 2]),
+        }
+        self.steps = math.ceil(ctx.cfg.samples_per_epoch / ctx.cfg.batch_size)
+        self.control, self.progress = False, True
+        self.score: Callable[[dict, dict | None], dict[str, float]] | None = None
+        self.retarget: dict | None = None
+        self.history: list[dict] = []
+        self.samples: dict[str, list] = {}
+        self.epoch_lifters: dict[int, dict] = {}
+
+    def epoch(self, epoch: int) -> dict:
+        cfg, nets = self.ctx.cfg, self.nets
+        nets.set_epoch_lr(epoch, cfg.epochs)
+        finetune = epoch >= cfg.warmup_epochs
+        sums: dict[str, list[float]] = {}
+        buffer = _Buffer(cfg.samples_per_epoch)
+        kept, generated = self._batches(epoch, finetune, sums, buffer)
+        if finetune and cfg.schedule != "interleaved":
+            for fb_2d, fb_3d in buffer.batches(self.steps, cfg.batch_size, self.rngs["numpy_rng"]):
+                src = self.source.batch(cfg.batch_size, self.rngs["lifter_rng"])
+                sums.setdefault("lifter", []).append(lifter_step(nets, self.ctx, src, None if self.control else fb_2d, fb_3d))
+        record = {"epoch": epoch, **{k: float(np.mean(v)) for k, v in sums.items()}}
+        if not self.control:
+            record["selection_rate"] = kept / max(generated, 1)
+            record.update(domain_measures(nets, self.ctx, self.source, self.target, self.rngs["measure_rng"]))
+        if self.score is not None and finetune:  # warm-up epochs leave the lifter as it was
+            self.epoch_lifters[epoch] = cpu_state(nets.lifter)
+            record.update(self.score(self.epoch_lifters[epoch], self.retarget))
+        return record
+
+    def _batches(self, epoch: int, finetune: bool, sums: dict[str, list[float]], buffer: _Buffer) -> tuple[int, int]:
+        """The epoch's generator steps, each followed by a lifter step (``interleaved``) or
+        with its selected fakes buffered; returns (selected, generated) counts."""
+        cfg, rng = self.ctx.cfg, self.rngs["numpy_rng"]
+        interleaved = cfg.schedule == "interleaved"
+        kept = generated = 0
+        for step in tqdm(range(self.steps), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not self.progress):
+            stats: dict[str, float] = {}
+            fake_2d = fake_3d = None
+            if not self.control:
+                src = self.source.batch(cfg.batch_size, rng)
+                tgt = self.target.batch(cfg.batch_size, rng)
+                fakes, keep, stats = generator_step(self.nets, self.ctx, src, tgt, epoch, step)
+                kept += int(keep.sum())
+                generated += len(keep)
+                if epoch == cfg.epochs - 1 and sum(len(x) for x in self.samples.get("pose_3d_cam", [])) < cfg.keep_samples:
+                    _keep_samples(self.samples, fakes.out, fakes.pose_2d.detach(), keep, src)
+                fake_2d, fake_3d = fakes.pose_2d.detach()[keep], fakes.pose_3d.detach()[keep]
+                if not interleaved:
+                    buffer.add(fake_2d, fake_3d)
+            if finetune and interleaved:
+                stats["lifter"] = lifter_step(self.nets, self.ctx, self.source.batch(cfg.batch_size, self.rngs["lifter_rng"]), fake_2d, fake_3d)
+            for k, v in stats.items():
+                sums.setdefault(k, []).append(v)
+        return kept, generated
+
+    def postfix(self, record: dict) -> dict[str, str]:
+        return {k: f"{record[k]:.3f}" for k in ("g_total", "lifter") if k in record}
+
+    def state_dict(self, epoch: int) -> dict:
+        nets = self.nets
+        return {
+            "epoch": epoch,
+            **{k: cpu_state(m) for k, m in nets.modules().items()},
+            **{k: copy.deepcopy(o.state_dict()) for k, o in nets.optimisers().items()},
+            **{k: p.state_dict() for k, p in nets.pools().items()},
+            **{k: r.bit_generator.state for k, r in self.rngs.items()},
+            "generator_rng": self.ctx.tgen.get_state(),
+            "torch_rng": rng_states(self.device),
+            "history": copy.deepcopy(self.history),
+            "samples": {k: torch.from_numpy(np.concatenate(v)) for k, v in self.samples.items()},
+            "epoch_lifters": {str(e): v for e, v in self.epoch_lifters.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, m in {**self.nets.modules(), **self.nets.optimisers()}.items():
+            m.load_state_dict(state[k])
+        for k, p in self.nets.pools().items():
+            p.load_state_dict(state[k], self.device)
+        for k, r in self.rngs.items():
+            r.bit_generator.state = state[k]
+        self.ctx.tgen.set_state(state["generator_rng"])
+        set_rng_states(state["torch_rng"], self.device)
+        self.history = list(state["history"])
+        self.samples = {k: [v.numpy()] for k, v in state["samples"].items()}
+        self.epoch_lifters = {int(e): v for e, v in state.get("epoch_lifters", {}).items()}
+
+    def result(self, **domains) -> AdaptResult:
+        nets, keep = self.nets, self.ctx.cfg.keep_samples
+        return AdaptResult(
+            generator=cpu_state(nets.gen),
+            discriminators={"d2d": cpu_state(nets.d2d), "d3d": cpu_state(nets.d3d)},
+            lifter=cpu_state(nets.lifter),
+            history=self.history,
+            samples={k: np.concatenate(v)[:keep] for k, v in self.samples.items()},
+            epoch_lifters=self.epoch_lifters,
+            **domains,
+        )
+
+
+def _estimate_proportions(source_train: dict, target_train: dict, baseline: LifterCheckpoint, cfg: AdaptConfig, device: torch.device) -> np.ndarray:
+    """Target/source bone-length ratios ``(16,)`` from the two domains' 2D
+    (``proportions.estimate_proportions``), on at most ``PROPORTION_FRAMES`` frames each."""
+    src_sub = _subsample_sequences(source_train, PROPORTION_FRAMES)
+    tgt_sub = _subsample_sequences(target_train, PROPORTION_FRAMES)
+    src_valid = np.asarray(src_sub["valid"], dtype=bool)
+    tgt_valid = np.asarray(tgt_sub["valid"], dtype=bool)
+    lifted = None
+    if cfg.proportions_estimator != "tail":
+        model = baseline.model().to(device)
+        lifted = (predict_sequences(model, src_sub, device)[src_valid], predict_sequences(model, tgt_sub, device)[tgt_valid])
+    return P.estimate_proportions(
+        src_sub["pose_2d"][src_valid], tgt_sub["pose_2d"][tgt_valid], source_train["pose_3d"],
+        cfg.proportions_quantile, lifted, cfg.proportions_estimator, cfg.proportions_min_foreshortening,
+        cfg.proportions_min_change,
+    )
+
+
+def _set_proportions(
+    source: _Source, target: _Target, source_train: dict, target_train: dict, baseline: LifterCheckpoint,
+    cfg: AdaptConfig, normalisation: str, device: torch.device,
+) -> tuple[_Target, dict]:
+    """Step 1 of the module docstring with ``proportions`` on: estimate the target's
+    proportions, then re-proportion the source windows (``estimate``) or redraw the
+    target's 2D in the source's proportions (``retarget``, when :func:`check_retargeting`
+    accepts it). Returns the target windows to use and ``{"proportions", "retarget",
+    "retarget_check"}`` for :class:`AdaptResult`."""
+    proportions = _estimate_proportions(source_train, target_train, baseline, cfg, device)
+    domains = {"proportions": proportions, "retarget": None, "retarget_check": None}
+    if cfg.proportions == "estimate":
+        source.set_proportions(proportions, cfg.proportion_labels)
+        return target, domains
+    check = check_retargeting(baseline, target_train, proportions, normalisation, cfg.proportions_reprojection_tolerance, device)
+    domains["retarget_check"] = check
+    if check["used"]:
+        domains["retarget"] = {"ratios": [float(r) for r in proportions], "normalisation": normalisation,
+                               "rescale_output": cfg.proportion_labels == "target"}
+        pose_2d = P.retarget_2d(torch.as_tensor(target_train["pose_2d"], dtype=torch.float32),
+                                torch.as_tensor(proportions, dtype=torch.float32), normalisation)
+        target = _Target({**target_train, "pose_2d": pose_2d.numpy()}, target.rf, device)
+    return target, domains
+
+
 def adapt(
     source_train: dict,
     target_train: dict,
@@ -526,146 +730,32 @@ def adapt(
 
     ``score(lifter_state, retarget)`` (optional) is called with the lifter's state dict
     (CPU) and the adapted lifter's ``info["retarget"]`` (None unless ``proportions:
-    retarget``) after every epoch's lifter steps; its label-free numbers go into the history, and
-    the lifter of every epoch is kept in
-    :attr:`AdaptResult.epoch_lifters` so that a guard can pick one.
+    retarget``) after every epoch's lifter steps; its label-free numbers go into the
+    history, and the lifter of every epoch is kept in :attr:`AdaptResult.epoch_lifters`
+    so that a guard can pick one.
 
-    ``on_checkpoint(state)`` gets the whole loop state after each epoch (networks,
-    optimisers, history pools, numpy and torch random states, history); passing it
-    back as ``resume`` continues after that epoch and ends where an uninterrupted
-    run ends.
+    ``on_checkpoint(state)`` gets the whole loop state after each epoch; passing it back
+    as ``resume`` continues after that epoch and ends where an uninterrupted run ends.
     """
     rf = baseline.config.receptive_field
     if gen_cfg.frames != rf:
         raise ValueError(f"adapt.generator: frames {gen_cfg.frames} differ from the lifter's receptive field {rf}")
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)  # generation: source and target windows, buffer draws
-    lifter_rng = np.random.default_rng([seed, 1])  # the lifter's source batches: the same for the control
-    measure_rng = np.random.default_rng([seed, 2])  # held-apart batches of the domain measures
-    tgen = torch.Generator(device=device).manual_seed(seed)
-    source = _Source(source_train, rf, cfg, device)
-    target = _Target(target_train, rf, device)
-    proportions = retarget = retarget_check = None
+    source, target = _Source(source_train, rf, cfg, device), _Target(target_train, rf, device)
+    domains = {"proportions": None, "retarget": None, "retarget_check": None}
     if cfg.proportions != "off" and not control:
-        src_sub = _subsample_sequences(source_train, PROPORTION_FRAMES)
-        tgt_sub = _subsample_sequences(target_train, PROPORTION_FRAMES)
-        src_valid = np.asarray(src_sub["valid"], dtype=bool)
-        tgt_valid = np.asarray(tgt_sub["valid"], dtype=bool)
-        lifted = None
-        if cfg.proportions_estimator != "tail":
-            model = baseline.model().to(device)
-            lifted = (predict_sequences(model, src_sub, device)[src_valid],
-                      predict_sequences(model, tgt_sub, device)[tgt_valid])
-        proportions = P.estimate_proportions(
-            src_sub["pose_2d"][src_valid], tgt_sub["pose_2d"][tgt_valid], source_train["pose_3d"],
-            cfg.proportions_quantile, lifted, cfg.proportions_estimator, cfg.proportions_min_foreshortening,
-            cfg.proportions_min_change,
-        )
-        if cfg.proportions == "estimate":
-            source.set_proportions(proportions, cfg.proportion_labels)
-        else:  # retarget: the loop sees the target's 2D in the source's proportions
-            retarget_check = check_retargeting(baseline, target_train, proportions, normalisation, cfg.proportions_reprojection_tolerance, device)
-            if retarget_check["used"]:
-                retarget = {"ratios": [float(r) for r in proportions], "normalisation": normalisation,
-                            "rescale_output": cfg.proportion_labels == "target"}
-                target_train = {**target_train, "pose_2d": P.retarget_2d(
-                    torch.as_tensor(target_train["pose_2d"], dtype=torch.float32), torch.as_tensor(proportions, dtype=torch.float32),
-                    normalisation).numpy()}
-                target = _Target(target_train, rf, device)
-    nets = _Nets(baseline, gen_cfg, cfg, device)
+        target, domains = _set_proportions(source, target, source_train, target_train, baseline, cfg, normalisation, device)
+    nets = AdaptNets(baseline, gen_cfg, cfg, device)
     # Building the generator and critics draws from torch's stream, as many numbers as
     # their sizes need; the loop's stream (the lifter's dropout, the generator's noise)
     # starts afresh from the seed, so that the control, which never uses the generator,
     # is the same for every generator configuration (ablation rows share one control).
     torch.manual_seed(int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
-    steps = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
-    history: list[dict] = []
-    samples: dict[str, list] = {}
-    epoch_lifters: dict[int, dict] = {}
-    rngs = {"numpy_rng": rng, "lifter_rng": lifter_rng, "measure_rng": measure_rng}
-    start = 0
-    if resume is not None:
-        resume = copy.deepcopy(resume)  # training updates loaded tensors in place
-        for k, m in {**nets.modules(), **nets.optimisers()}.items():
-            m.load_state_dict(resume[k])
-        for k, p in nets.pools().items():
-            p.load_state_dict(resume[k], device)
-        for k, r in rngs.items():
-            r.bit_generator.state = resume[k]
-        tgen.set_state(resume["generator_rng"])
-        set_rng_states(resume["torch_rng"], device)
-        history, start = list(resume["history"]), resume["epoch"] + 1
-        samples = {k: [v.numpy()] for k, v in resume["samples"].items()}
-        epoch_lifters = {int(e): v for e, v in resume.get("epoch_lifters", {}).items()}
-    bar = tqdm(range(start, cfg.epochs), desc="control" if control else "adapt", unit="epoch", disable=not progress, initial=start, total=cfg.epochs)
-    for epoch in bar:
-        nets.set_epoch_lr(epoch, cfg.epochs)
-        finetune = epoch >= cfg.warmup_epochs
-        interleaved = cfg.schedule == "interleaved"
-        sums: dict[str, list[float]] = {}
-        kept = generated = 0
-        buffer = _Buffer(cfg.samples_per_epoch)
-        for step in tqdm(range(steps), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress):
-            stats: dict[str, float] = {}
-            fake_2d = fake_3d = None
-            if not control:
-                src = source.batch(cfg.batch_size, rng)
-                tgt = target.batch(cfg.batch_size, rng)
-                fake_2d, fake_3d, keep, stats = generator_step(nets, cfg, src, tgt, epoch, step, normalisation, pad, tgen)
-                out = stats.pop("out")
-                kept += int(keep.sum())
-                generated += len(keep)
-                if epoch == cfg.epochs - 1 and sum(len(x) for x in samples.get("pose_3d_cam", [])) < cfg.keep_samples:
-                    _keep_samples(samples, out, fake_2d, keep, src)
-                fake_2d, fake_3d = fake_2d[keep], fake_3d[keep]
-                if not interleaved:
-                    buffer.add(fake_2d, fake_3d)
-            if finetune and interleaved:
-                stats["lifter"] = lifter_step(nets, cfg, source.batch(cfg.batch_size, lifter_rng), fake_2d, fake_3d)
-            for k, v in stats.items():
-                sums.setdefault(k, []).append(v)
-        if finetune and not interleaved:
-            for fb_2d, fb_3d in buffer.batches(steps, cfg.batch_size, rng):
-                sums.setdefault("lifter", []).append(
-                    lifter_step(nets, cfg, source.batch(cfg.batch_size, lifter_rng), None if control else fb_2d, fb_3d)
-                )
-        record = {"epoch": epoch, **{k: float(np.mean(v)) for k, v in sums.items()}}
-        if not control:
-            record["selection_rate"] = kept / max(generated, 1)
-            record.update(domain_measures(nets, cfg, source, target, normalisation, pad, measure_rng, tgen))
-        if score is not None and finetune:  # warm-up epochs leave the lifter as it was
-            epoch_lifters[epoch] = cpu_state(nets.lifter)
-            record.update(score(epoch_lifters[epoch], retarget))
-        history.append(record)
-        bar.set_postfix({k: f"{record[k]:.3f}" for k in ("g_total", "lifter") if k in record})
-        if on_epoch is not None:
-            on_epoch(epoch, record)
-        if on_checkpoint is not None:
-            on_checkpoint({
-                "epoch": epoch,
-                **{k: cpu_state(m) for k, m in nets.modules().items()},
-                **{k: copy.deepcopy(o.state_dict()) for k, o in nets.optimisers().items()},
-                **{k: p.state_dict() for k, p in nets.pools().items()},
-                **{k: r.bit_generator.state for k, r in rngs.items()},
-                "generator_rng": tgen.get_state(),
-                "torch_rng": rng_states(device),
-                "history": copy.deepcopy(history),
-                "samples": {k: torch.from_numpy(np.concatenate(v)) for k, v in samples.items()},
-                "epoch_lifters": {str(e): v for e, v in epoch_lifters.items()},
-            })
-
-    kept_samples = {k: np.concatenate(v)[: cfg.keep_samples] for k, v in samples.items()}
-    return AdaptResult(
-        generator=cpu_state(nets.gen),
-        discriminators={"d2d": cpu_state(nets.d2d), "d3d": cpu_state(nets.d3d)},
-        lifter=cpu_state(nets.lifter),
-        history=history,
-        samples=kept_samples,
-        epoch_lifters=epoch_lifters,
-        proportions=proportions,
-        retarget=retarget,
-        retarget_check=retarget_check,
-    )
+    ctx = StepContext(cfg, normalisation, pad, torch.Generator(device=device).manual_seed(seed))
+    loop = _Adaptation(nets, ctx, source, target, seed, device)
+    loop.control, loop.progress, loop.score, loop.retarget = control, progress, score, domains["retarget"]
+    run_epochs(loop, cfg.epochs, "control" if control else "adapt", progress, resume, on_epoch, on_checkpoint)
+    return loop.result(**domains)
 
 
 MEASURE_BATCH = 1024
@@ -673,8 +763,7 @@ MEASURE_BATCH = 1024
 
 @torch.no_grad()
 def domain_measures(
-    nets: _Nets, cfg: AdaptConfig, source: _Source, target: _Target, normalisation: str, pad: bool,
-    rng: np.random.Generator, tgen: torch.Generator,
+    nets: AdaptNets, ctx: StepContext, source: _Source, target: _Target, rng: np.random.Generator
 ) -> dict[str, float]:
     """Whether the fakes approach the target, on a held-apart batch (no gradient steps):
 
@@ -685,11 +774,11 @@ def domain_measures(
       elevation estimated from the pelvis->thorax direction (taken as the world's up;
       see :func:`elevation_from_pose`) and root distance of generated and source windows.
     """
-    n = min(MEASURE_BATCH, max(cfg.batch_size, 2))
+    n = min(MEASURE_BATCH, max(ctx.cfg.batch_size, 2))
     src = source.batch(n, rng)
     tgt = target.batch(n, rng)
-    out = nets.gen(src["pose_3d_gen"], src["root"], generator=tgen)
-    fake = project_normalise(out.pose_3d_cam, src, normalisation, pad)
+    out = nets.gen(src["pose_3d_gen"], src["root"], generator=ctx.tgen)
+    fake = ctx.project(out.pose_3d_cam, src)
     mid = fake.shape[1] // 2
     flat = lambda x: x[:, mid].flatten(1).double().cpu().numpy()  # noqa: E731
     real_score, fake_score = nets.d2d(tgt), nets.d2d(fake)

@@ -26,7 +26,7 @@ import numpy as np
 
 from adaptpose_pipeline.core.metrics import AUC_THRESHOLDS_MM, joint_errors, pck_curve, summarise
 from adaptpose_pipeline.core.skeleton import H36M17, SKELETONS, Skeleton, get_skeleton
-from adaptpose_pipeline.core.training import check_arrays
+from adaptpose_pipeline.core.windows import check_arrays
 
 TOP_KEYS = ("target", "model", "source", "protocol", "overall", "per_joint", "per_sequence", "pck_curve")
 PROTOCOL_TYPES: dict[str, type | tuple[type, ...]] = {

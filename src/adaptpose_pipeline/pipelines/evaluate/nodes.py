@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, SequenceLifter
 from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import get_skeleton
-from adaptpose_pipeline.core.training import check_arrays, predict_sequences
+from adaptpose_pipeline.core.training import predict_sequences
+from adaptpose_pipeline.core.windows import check_arrays
 from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.reporting import plots
 from adaptpose_pipeline.reporting.evaluation import (
