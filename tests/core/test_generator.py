@@ -149,7 +149,7 @@ def test_euler_head_is_rz_ry_rx():
     ],
 )
 def test_every_camera_head_reads_a_quarter_turn_about_z(mode, head):
-    eps = torch.zeros(1, hmg._CAMERA_EPS_SIZE[mode]) if hmg._CAMERA_EPS_SIZE[mode] else None
+    eps = torch.zeros(1, hmg.CAMERA_HEADS[mode].noise) if hmg.CAMERA_HEADS[mode].noise else None
     R, _ = hmg.rotation_from_head(mode, torch.tensor([head]), eps)
     assert torch.allclose(R[0] @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
 
@@ -500,7 +500,7 @@ def test_bg1_offsets_per_window_are_shared_by_every_frame():
 @pytest.mark.parametrize("camera", ["det_axis_angle", "prob_axis_angle", "prob_quaternion", "prob_euler", "prob_upright"])
 def test_camera_head_starts_at_its_documented_bias(camera):
     small = math.sqrt(hmg.SIGMA_INIT_SMALL)
-    k = hmg._CAMERA_HEAD_SIZE[camera]
+    k = hmg.CAMERA_HEADS[camera].size
     expected = torch.zeros(k + 3)
     if camera == "prob_axis_angle":
         expected[3:6] = 1.0
@@ -538,7 +538,7 @@ def test_bounded_camera_keeps_the_person_near_the_optical_axis():
     cfg = hmg.GeneratorConfig(frames=3, hidden=16, bone_generation="off", camera_generation="det_axis_angle",
                               min_depth=3.0, max_depth=7.0, depth_init=5.0)
     gen = hmg.HumanMotionGenerator(cfg).eval()
-    k = hmg._CAMERA_HEAD_SIZE["det_axis_angle"]
+    k = hmg.CAMERA_HEADS["det_axis_angle"].size
     head = torch.tensor([0.5, -1.0])
     with torch.no_grad():
         gen.camera_net.out.weight.zero_()

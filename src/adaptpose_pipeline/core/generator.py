@@ -30,8 +30,8 @@ Along the window the fraction ``j / n`` runs from 0 to 1; a single-frame window
 offset. The bones in :data:`FIXED_BONES` (hip->spine, spine->thorax) are never
 rotated or displaced, only scaled.
 
-Camera modes (:data:`CAMERA_MODES`); the camera head ``h`` reads the flattened
-``X_b`` and noise:
+Camera modes (:data:`CAMERA_MODES`: one :class:`CameraHead` each in :data:`CAMERA_HEADS`,
+plus ``off``); the camera head ``h`` reads the flattened ``X_b`` and noise:
 
 - ``det_axis_angle``: ``R = H(r)``, ``r = h[0:3]`` (angle ``|r|``).
 - ``prob_axis_angle`` (Eq. 11): ``mu = h[0:3]``, ``sigma = h[3:6]^2 + eps``,
@@ -80,6 +80,7 @@ weights and input give the same output.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -106,14 +107,6 @@ from adaptpose_pipeline.core.skeleton import (
 
 BONE_MODES: tuple[str, ...] = ("bg1", "bg2", "bg3", "off")
 BG1_OFFSETS: tuple[str, ...] = ("per_frame", "per_window")
-CAMERA_MODES: tuple[str, ...] = (
-    "prob_upright",
-    "det_axis_angle",
-    "prob_axis_angle",
-    "prob_quaternion",
-    "prob_euler",
-    "off",
-)
 # Bones named by their child joint: hip->spine and spine->thorax keep their direction.
 FIXED_BONES: tuple[str, ...] = ("spine", "thorax")
 
@@ -127,16 +120,112 @@ INIT_OUTPUT_SCALE: float = 1e-2
 MAX_OFF_AXIS: float = 0.2
 # Lower bound of the probabilistic heads' sigma = h^2 + SIGMA_EPS.
 SIGMA_EPS: float = 1e-6
-# Initial sigma of the quaternion / Euler heads: small, so R starts near I.
+# Initial sigma of the quaternion / Euler / upright heads: small, so R starts near I.
 SIGMA_INIT_SMALL: float = 1e-2
 
 NUM_JOINTS = H36M17.num_joints
 NUM_BONES = H36M17.num_bones
-# Camera head layout before the translation (tx, ty, tz) that every mode appends.
-_CAMERA_HEAD_SIZE = {"det_axis_angle": 3, "prob_axis_angle": 7, "prob_quaternion": 8, "prob_euler": 6, "prob_upright": 4}
-# Size of the standard-normal draw each probabilistic mode reparameterises.
-_CAMERA_EPS_SIZE = {"det_axis_angle": 0, "prob_axis_angle": 3, "prob_quaternion": 4, "prob_euler": 3, "prob_upright": 2}
 _PARAM_PREFIX = "adapt.generator"
+
+# --------------------------------------------------------------------------- camera heads
+
+
+def upright_rotation(pitch: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """``Rx(pitch) @ Ry(yaw)`` for angles ``(B,)`` in radians -> ``(B, 3, 3)``: the scene
+    turned by ``yaw`` about the camera's vertical (y) axis, then tilted by ``pitch``
+    about its x axis (x right, y down, z forward)."""
+    c, s = torch.cos(pitch), torch.sin(pitch)
+    o, z = torch.ones_like(pitch), torch.zeros_like(pitch)
+    rx = torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(-1, 3, 3)
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    ry = torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
+    return rx @ ry
+
+
+def _sigma(h: torch.Tensor) -> torch.Tensor:
+    return h**2 + SIGMA_EPS
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(1e-8)
+
+
+def _upright(head: torch.Tensor, eps: torch.Tensor, max_pitch_deg: float) -> tuple[torch.Tensor, dict]:
+    mu, sigma = head[:, 0:2], _sigma(head[:, 2:4])
+    a = mu + sigma * eps
+    pitch = math.radians(max_pitch_deg) * torch.tanh(a[:, 0])
+    yaw = math.pi * torch.tanh(a[:, 1])
+    return upright_rotation(pitch, yaw), {"mu": mu, "sigma": sigma, "pitch": pitch, "yaw": yaw}
+
+
+def _det_axis_angle(head: torch.Tensor, eps: None, max_pitch_deg: float) -> tuple[torch.Tensor, dict]:
+    return axis_angle_to_matrix(head), {"axis_angle": head}
+
+
+def _prob_axis_angle(head: torch.Tensor, eps: torch.Tensor, max_pitch_deg: float) -> tuple[torch.Tensor, dict]:
+    mu, sigma, angle = head[:, 0:3], _sigma(head[:, 3:6]), head[:, 6]
+    axis = mu + sigma * eps
+    R = axis_angle_to_matrix(_unit(axis) * angle[:, None])
+    return R, {"mu": mu, "sigma": sigma, "angle": angle, "axis": axis}
+
+
+def _prob_quaternion(head: torch.Tensor, eps: torch.Tensor, max_pitch_deg: float) -> tuple[torch.Tensor, dict]:
+    mu, sigma = head[:, 0:4], _sigma(head[:, 4:8])
+    q = _unit(mu + sigma * eps)
+    return quaternion_to_matrix(q), {"mu": mu, "sigma": sigma, "quaternion": q}
+
+
+def _prob_euler(head: torch.Tensor, eps: torch.Tensor, max_pitch_deg: float) -> tuple[torch.Tensor, dict]:
+    mu, sigma = head[:, 0:3], _sigma(head[:, 3:6])
+    angles = mu + sigma * eps
+    # Intrinsic Z-Y'-X'' with angles (a, b, c) is Rz(a) @ Ry(b) @ Rx(c) (Eq. 12).
+    return euler_to_matrix(angles, "ZYX"), {"mu": mu, "sigma": sigma, "euler": angles}
+
+
+@dataclass(frozen=True)
+class CameraHead:
+    """One camera-generation mode: the rotation part of the camera net's output.
+
+    ``size``: outputs before the translation ``(tx, ty, tz)`` that every head appends;
+    ``noise``: width of the standard-normal draw it reparameterises (0: none, and
+    nothing is drawn); ``bias``: ``(start, stop, value)`` initial biases of its outputs
+    (the rest start at 0); ``to_rotation(head (B, size), eps (B, noise) or None,
+    max_pitch_deg) -> (R (B, 3, 3), raw outputs)``.
+    """
+
+    size: int
+    noise: int
+    to_rotation: Callable[[torch.Tensor, torch.Tensor | None, float], tuple[torch.Tensor, dict]]
+    bias: tuple[tuple[int, int, float], ...] = ()
+
+
+_SMALL = math.sqrt(SIGMA_INIT_SMALL)
+# The camera modes besides "off", in the order the parameter error lists them.
+CAMERA_HEADS: dict[str, CameraHead] = {
+    "prob_upright": CameraHead(4, 2, _upright, bias=((2, 4, _SMALL),)),
+    "det_axis_angle": CameraHead(3, 0, _det_axis_angle),
+    # sigma ~ 1: an isotropic axis while the angle h[6] starts near 0
+    "prob_axis_angle": CameraHead(7, 3, _prob_axis_angle, bias=((3, 6, 1.0),)),
+    # mu ~ the identity quaternion (w = 1)
+    "prob_quaternion": CameraHead(8, 4, _prob_quaternion, bias=((0, 1, 1.0), (4, 8, _SMALL))),
+    "prob_euler": CameraHead(6, 3, _prob_euler, bias=((3, 6, _SMALL),)),
+}
+CAMERA_MODES: tuple[str, ...] = (*CAMERA_HEADS, "off")
+
+
+def camera_head(mode: str) -> CameraHead:
+    """The registered head of ``mode``; raises naming the parameter for an unknown one."""
+    if mode not in CAMERA_HEADS:
+        raise ValueError(f"{_PARAM_PREFIX}.camera_generation: expected one of {list(CAMERA_MODES)}, got {mode!r}")
+    return CAMERA_HEADS[mode]
+
+
+def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None, max_pitch_deg: float = 45.0) -> tuple[torch.Tensor, dict]:
+    """The camera head's rotation part ``(B, k)`` -> ``R (B, 3, 3)`` and its raw outputs.
+
+    ``eps (B, k')`` is the standard-normal draw of the probabilistic modes.
+    """
+    return camera_head(mode).to_rotation(head, eps, max_pitch_deg)
 
 
 @named("adapt.generator")
@@ -277,50 +366,6 @@ def bone_cosine(source: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------- camera stage
 
 
-def upright_rotation(pitch: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
-    """``Rx(pitch) @ Ry(yaw)`` for angles ``(B,)`` in radians -> ``(B, 3, 3)``: the scene
-    turned by ``yaw`` about the camera's vertical (y) axis, then tilted by ``pitch``
-    about its x axis (x right, y down, z forward)."""
-    c, s = torch.cos(pitch), torch.sin(pitch)
-    o, z = torch.ones_like(pitch), torch.zeros_like(pitch)
-    rx = torch.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(-1, 3, 3)
-    c, s = torch.cos(yaw), torch.sin(yaw)
-    ry = torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
-    return rx @ ry
-
-
-def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None, max_pitch_deg: float = 45.0) -> tuple[torch.Tensor, dict]:
-    """The camera head's rotation part ``(B, k)`` -> ``R (B, 3, 3)`` and its raw outputs.
-
-    ``eps (B, k')`` is the standard-normal draw of the probabilistic modes.
-    """
-    if mode == "prob_upright":
-        mu, sigma = head[:, 0:2], head[:, 2:4] ** 2 + SIGMA_EPS
-        a = mu + sigma * eps
-        pitch = math.radians(max_pitch_deg) * torch.tanh(a[:, 0])
-        yaw = math.pi * torch.tanh(a[:, 1])
-        return upright_rotation(pitch, yaw), {"mu": mu, "sigma": sigma, "pitch": pitch, "yaw": yaw}
-    if mode == "det_axis_angle":
-        return axis_angle_to_matrix(head), {"axis_angle": head}
-    if mode == "prob_axis_angle":
-        mu, sigma, angle = head[:, 0:3], head[:, 3:6] ** 2 + SIGMA_EPS, head[:, 6]
-        axis = mu + sigma * eps
-        unit = axis / torch.linalg.vector_norm(axis, dim=-1, keepdim=True).clamp_min(1e-8)
-        R = axis_angle_to_matrix(unit * angle[:, None])
-        return R, {"mu": mu, "sigma": sigma, "angle": angle, "axis": axis}
-    if mode == "prob_quaternion":
-        mu, sigma = head[:, 0:4], head[:, 4:8] ** 2 + SIGMA_EPS
-        q = mu + sigma * eps
-        q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-8)
-        return quaternion_to_matrix(q), {"mu": mu, "sigma": sigma, "quaternion": q}
-    if mode == "prob_euler":
-        mu, sigma = head[:, 0:3], head[:, 3:6] ** 2 + SIGMA_EPS
-        angles = mu + sigma * eps
-        # Intrinsic Z-Y'-X'' with angles (a, b, c) is Rz(a) @ Ry(b) @ Rx(c) (Eq. 12).
-        return euler_to_matrix(angles, "ZYX"), {"mu": mu, "sigma": sigma, "euler": angles}
-    raise ValueError(f"{_PARAM_PREFIX}.camera_generation: expected one of {list(CAMERA_MODES)}, got {mode!r}")
-
-
 def place_in_camera(
     pose: torch.Tensor, root: torch.Tensor, R: torch.Tensor, t_xy: torch.Tensor, depth: torch.Tensor, min_depth: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,29 +417,22 @@ class HumanMotionGenerator(nn.Module):
 
         self.camera_net: ResidualMLP | None = None
         if cfg.camera_generation != "off":
-            k = _CAMERA_HEAD_SIZE[cfg.camera_generation]
+            k = camera_head(cfg.camera_generation).size
             self.camera_net = ResidualMLP(window + cfg.noise_dim + 3, k + 3, cfg.hidden, cfg.blocks)
-            self.camera_net.init_output(slice(0, k + 3), bias=self._camera_bias(cfg, k))
+            self.camera_net.init_output(slice(0, k + 3), bias=self._camera_bias(cfg))
 
     @staticmethod
-    def _camera_bias(cfg: GeneratorConfig, k: int) -> torch.Tensor:
-        bias = torch.zeros(k + 3)
-        mode = cfg.camera_generation
-        if mode == "prob_axis_angle":
-            bias[3:6] = 1.0  # sigma ~ 1: isotropic axis while the angle h[6] starts near 0
-        elif mode == "prob_quaternion":
-            bias[0] = 1.0  # mu ~ identity quaternion (w = 1)
-            bias[4:8] = math.sqrt(SIGMA_INIT_SMALL)
-        elif mode == "prob_euler":
-            bias[3:6] = math.sqrt(SIGMA_INIT_SMALL)
-        elif mode == "prob_upright":
-            bias[2:4] = math.sqrt(SIGMA_INIT_SMALL)
+    def _camera_bias(cfg: GeneratorConfig) -> torch.Tensor:
+        head = camera_head(cfg.camera_generation)
+        bias = torch.zeros(head.size + 3)
+        for start, stop, value in head.bias:
+            bias[start:stop] = value
         # softplus^-1 (or logit) of depth_init's place: the root starts at depth_init.
         if cfg.max_depth is None:
-            bias[k + 2] = math.log(math.expm1(cfg.depth_init - cfg.min_depth))
+            bias[head.size + 2] = math.log(math.expm1(cfg.depth_init - cfg.min_depth))
         else:
             frac = (cfg.depth_init - cfg.min_depth) / (cfg.max_depth - cfg.min_depth)
-            bias[k + 2] = math.log(frac / (1.0 - frac))
+            bias[head.size + 2] = math.log(frac / (1.0 - frac))
         return bias
 
     def _noise(self, batch: int, dim: int, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -471,12 +509,12 @@ class HumanMotionGenerator(nn.Module):
                 bone_params=bone_params,
             )
 
-        mode = self.cfg.camera_generation
-        k = _CAMERA_HEAD_SIZE[mode]
+        head = camera_head(self.cfg.camera_generation)
+        k = head.size
         noise = self._noise(B, self.cfg.noise_dim + 3, pose_3d, generator)
         h = self.camera_net(torch.cat([pose_b.reshape(B, -1), noise], dim=-1))
-        eps = self._noise(B, _CAMERA_EPS_SIZE[mode], pose_3d, generator) if _CAMERA_EPS_SIZE[mode] else None
-        R, camera = rotation_from_head(mode, h[:, :k], eps, self.cfg.max_pitch_deg)
+        eps = self._noise(B, head.noise, pose_3d, generator) if head.noise else None
+        R, camera = head.to_rotation(h[:, :k], eps, self.cfg.max_pitch_deg)
         if self.cfg.max_depth is None:
             depth = self.cfg.min_depth + F.softplus(h[:, k + 2])
         else:
