@@ -25,11 +25,9 @@ import torch
 from torch import nn
 
 from adaptpose_pipeline.core.kcs import kcs_from_bones
+from adaptpose_pipeline.core.layers import LEAKY_SLOPE, ResidualBlock
 from adaptpose_pipeline.core.rotations import rodrigues_rotate
 from adaptpose_pipeline.core.skeleton import H36M17, Skeleton, bones_to_joints, joints_to_bones
-
-_SLOPE = 0.2
-
 
 def kcs_features(joints: torch.Tensor, skeleton: Skeleton = H36M17, bones: tuple[int, ...] | None = None) -> torch.Tensor:
     """Upper triangle of the KCS matrix of ``(..., J, D)`` joints -> ``(..., nb (nb + 1) / 2)``.
@@ -44,21 +42,10 @@ def kcs_features(joints: torch.Tensor, skeleton: Skeleton = H36M17, bones: tuple
     return kcs_from_bones(b)[..., rows, cols]
 
 
-class _ResidualBlock(nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(width, width), nn.LeakyReLU(_SLOPE), nn.Linear(width, width), nn.LeakyReLU(_SLOPE)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 def _branch(in_features: int, hidden: int, blocks: int) -> nn.Sequential:
     """``(B, in_features)`` -> ``(B, hidden)`` features: Linear-LeakyReLU, then residual blocks."""
     return nn.Sequential(
-        nn.Linear(in_features, hidden), nn.LeakyReLU(_SLOPE), *(_ResidualBlock(hidden) for _ in range(blocks))
+        nn.Linear(in_features, hidden), nn.LeakyReLU(LEAKY_SLOPE), *(ResidualBlock(hidden, batch_norm=False) for _ in range(blocks))
     )
 
 

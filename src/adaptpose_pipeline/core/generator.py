@@ -90,6 +90,7 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from torch import nn
 
+from adaptpose_pipeline.core.layers import LEAKY_SLOPE, ResidualBlock
 from adaptpose_pipeline.core.rotations import (
     axis_angle_to_matrix,
     euler_to_matrix,
@@ -278,28 +279,12 @@ class GeneratorOutput:
 # --------------------------------------------------------------------------- networks
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, width: int):
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Linear(width, width),
-            nn.BatchNorm1d(width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width),
-            nn.BatchNorm1d(width),
-            nn.LeakyReLU(0.2),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class ResidualMLP(nn.Module):
     """``(B, in_dim) -> (B, out_dim)``: input layer, ``blocks`` residual blocks, output layer."""
 
     def __init__(self, in_dim: int, out_dim: int, hidden: int, blocks: int):
         super().__init__()
-        self.inp = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2))
+        self.inp = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(LEAKY_SLOPE))
         self.blocks = nn.Sequential(*(ResidualBlock(hidden) for _ in range(blocks)))
         self.out = nn.Linear(hidden, out_dim)
 
