@@ -46,7 +46,7 @@ lock: setup
 	$(BIN)/python -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/' > requirements.lock
 
 # Mutation testing (not in CI: about 1.5 hours on 2 cores): mutmut mutates core/adapt.py,
-# adapt_losses.py, generator.py and metrics.py ([tool.mutmut] in pyproject.toml) and runs
+# losses.py, generator.py and metrics.py ([tool.mutmut] in pyproject.toml) and runs
 # their fast tests against each mutant, one at a time, in a fresh copy (mutants/); then
 # benchmarks/results/mutation.json gets the score per module and the survivors.
 # MUTANTS narrows the run, e.g. MUTANTS='adaptpose_pipeline.core.metrics*'.

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from adaptpose_pipeline.core import adapt as A
-from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import losses as L
 from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.adapt import HardRatio, adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from adaptpose_pipeline.core import adapt as A
-from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import losses as L
 from adaptpose_pipeline.core.adapt import AdaptConfig, HardRatio, adapt
 from adaptpose_pipeline.core.discriminators import DomainDiscriminator2D
 from adaptpose_pipeline.core.generator import GeneratorConfig

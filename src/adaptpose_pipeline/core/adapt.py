@@ -63,22 +63,20 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
-from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import losses as L
 from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.camera import normalise_pixels, project
 from adaptpose_pipeline.core.discriminators import (
     Discriminator3D,
     DomainDiscriminator2D,
     HistoryPool,
-    lsgan_d_loss,
-    lsgan_g_loss,
     perturb_bones,
 )
 from adaptpose_pipeline.core.generator import GeneratorConfig, GeneratorOutput, HumanMotionGenerator
 from adaptpose_pipeline.core.guard import MAX_TARGET_FRAMES, target_reprojection
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, Retargeted, TemporalModelOptimized1f
 from adaptpose_pipeline.core.loop import cpu_state, run_epochs
-from adaptpose_pipeline.core.losses import mpjpe_loss
+from adaptpose_pipeline.core.losses import lsgan_d_loss, lsgan_g_loss, mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, named
 from adaptpose_pipeline.core.skeleton import H36M17, bones_to_joints, joints_to_bones

@@ -1,4 +1,4 @@
-"""AdaptPose's critics (§4.3, §5): a 2D domain discriminator, a 3D discriminator, LSGAN.
+"""AdaptPose's critics (§4.3, §5): a 2D domain discriminator and a 3D discriminator.
 
 - :class:`DomainDiscriminator2D` judges 2D windows ``(B, T, 17, 2)``: real = target 2D,
   fake = generated 2D. A keypoint branch sees the window as given (not root-normalised:
@@ -11,7 +11,8 @@
   (PoseAug's part-aware KCS). KCS is invariant to a global rotation, so this critic
   judges the pose itself, not the viewpoint.
 - :class:`HistoryPool` mixes older fakes into D's batches.
-- :func:`lsgan_d_loss`, :func:`lsgan_g_loss`: Eqs. 15-17.
+
+Their LSGAN losses (Eqs. 15-17) are in ``losses``.
 
 KCS matrices are symmetric; a branch takes the upper triangle (diagonal included),
 which holds all of it, flattened. Both critics output one unbounded score per sample.
@@ -220,13 +221,3 @@ class HistoryPool:
         if len(rest):
             slots = torch.randperm(self.size, generator=generator, device=draw_on)[: len(rest)]
             self._store[slots.to(self._store.device)] = rest
-
-
-def lsgan_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """Eqs. 15/16: ``0.5 E[(D(real) - 1)^2] + 0.5 E[D(fake)^2]`` of critic scores."""
-    return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake**2).mean()
-
-
-def lsgan_g_loss(fake: torch.Tensor) -> torch.Tensor:
-    """Eq. 17: ``0.5 E[(D(fake) - 1)^2]`` of critic scores on generated samples."""
-    return 0.5 * ((fake - 1.0) ** 2).mean()

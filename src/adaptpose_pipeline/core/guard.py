@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from adaptpose_pipeline.core.adapt_losses import reprojection_loss
+from adaptpose_pipeline.core.losses import reprojection_loss
 from adaptpose_pipeline.core.lifter import Retargeted
 from adaptpose_pipeline.core.skeleton import bone_lengths, bones_to_joints, joints_to_bones
 from adaptpose_pipeline.core.training import predict_sequences

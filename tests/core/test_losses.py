@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from adaptpose_pipeline.core import adapt_losses as L
+from adaptpose_pipeline.core import losses as L
+from adaptpose_pipeline.core import metrics
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModelOptimized1f
 
 
@@ -209,3 +210,28 @@ def test_moment_matching_hand_value_and_gradient_into_the_fakes_only():
     assert pair.item() == pytest.approx(4.0 + 4.0)  # S_f = [[2, 0], [0, 0]], S_r = [[0, 0], [0, 2]] (n - 1 = 1)
     one = torch.tensor([[1.0, 2.0]])
     assert L.moment_matching_loss(one, one).item() == 0.0  # one sample: divisor clamped to 1, no NaN
+
+
+def test_lsgan_losses_hand_values():
+    one, zero = torch.ones(6), torch.zeros(6)
+    assert L.lsgan_d_loss(one, zero).item() == 0.0
+    assert L.lsgan_d_loss(zero, one).item() == pytest.approx(1.0)
+    assert L.lsgan_g_loss(zero).item() == pytest.approx(0.5)
+    assert L.lsgan_g_loss(one).item() == 0.0
+    # 0.5 * mean([0.25, 0]) + 0.5 * mean([0.04, 0.16])
+    got = L.lsgan_d_loss(torch.tensor([0.5, 1.0]), torch.tensor([0.2, -0.4]))
+    assert got.item() == pytest.approx(0.5 * 0.125 + 0.5 * 0.1)
+
+
+def test_mpjpe_faces_agree():
+    """The torch loss, the per-sample error and the numpy metric are one MPJPE."""
+    pred, target = torch.zeros(2, 17, 3, dtype=torch.float64), torch.zeros(2, 17, 3, dtype=torch.float64)
+    pred[0, 1] = torch.tensor([3.0, 4.0, 0.0])  # one joint 5 away in sample 0
+    assert L.per_sample_error(pred, target).tolist() == pytest.approx([5.0 / 17, 0.0])
+    assert L.mpjpe_loss(pred, target).item() == pytest.approx(5.0 / 34)
+    gen = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(8, 17, 3, generator=gen), torch.randn(8, 17, 3, generator=gen)
+    pred[:, 0], target[:, 0] = 0.0, 0.0  # root-relative, as the lifter predicts
+    assert L.mpjpe_loss(pred, target).item() == pytest.approx(metrics.mpjpe(pred.numpy(), target.numpy()), rel=1e-6)
+    with pytest.raises(ValueError, match="mpjpe_loss: shapes differ"):
+        L.mpjpe_loss(pred, target[:, :16])
