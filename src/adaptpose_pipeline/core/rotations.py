@@ -1,4 +1,4 @@
-"""Batched, differentiable rotations in torch: the project's one door to them.
+"""Batched, differentiable rotations in torch: the project's one door to them (over roma).
 
 Conventions (all functions, all shapes batched over leading dims ``...``):
 
@@ -10,6 +10,9 @@ Conventions (all functions, all shapes batched over leading dims ``...``):
   (upper case: intrinsic, lower case: extrinsic; roma's meaning).
 
 The conversions are stable near the zero angle (roma uses series expansions there).
+:func:`rodrigues_rotate` is written out: it turns each vector about its own axis by its
+own angle without building matrices, and the generator's numbers depend on its exact
+float32 arithmetic.
 """
 
 from __future__ import annotations
@@ -34,12 +37,6 @@ def axis_angle_to_matrix(rotvec: torch.Tensor) -> torch.Tensor:
     return roma.rotvec_to_rotmat(rotvec)
 
 
-def matrix_to_axis_angle(R: torch.Tensor) -> torch.Tensor:
-    """``(..., 3, 3)`` -> ``(..., 3)`` with angle in ``[0, pi]``."""
-    _check_matrix(R)
-    return roma.rotmat_to_rotvec(R)
-
-
 def quaternion_to_matrix(q: torch.Tensor) -> torch.Tensor:
     """``(..., 4)`` (w, x, y, z), normalised first -> ``(..., 3, 3)``."""
     _check_last(q, 4, "quaternion")
@@ -54,59 +51,10 @@ def matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
     return torch.where(q[..., :1] < 0, -q, q)
 
 
-def axis_angle_to_quaternion(rotvec: torch.Tensor) -> torch.Tensor:
-    """``(..., 3)`` -> unit ``(..., 4)`` (w, x, y, z)."""
-    _check_last(rotvec, 3, "axis-angle")
-    return roma.quat_xyzw_to_wxyz(roma.rotvec_to_unitquat(rotvec))
-
-
-def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
-    """``(..., 4)`` (w, x, y, z) -> ``(..., 3)``, shortest arc."""
-    _check_last(q, 4, "quaternion")
-    q = q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)
-    return roma.unitquat_to_rotvec(roma.quat_wxyz_to_xyzw(q))
-
-
 def euler_to_matrix(angles: torch.Tensor, convention: str = "XYZ") -> torch.Tensor:
     """``(..., 3)`` radians -> ``(..., 3, 3)``."""
     _check_last(angles, 3, "Euler angles")
     return roma.euler_to_rotmat(convention, angles)
-
-
-def matrix_to_euler(R: torch.Tensor, convention: str = "XYZ") -> torch.Tensor:
-    """``(..., 3, 3)`` -> ``(..., 3)`` radians."""
-    _check_matrix(R)
-    return roma.rotmat_to_euler(convention, R)
-
-
-def quaternion_multiply(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Hamilton product ``p * q`` of (w, x, y, z) quaternions (rotate by q, then p)."""
-    _check_last(p, 4, "quaternion")
-    _check_last(q, 4, "quaternion")
-    prod = roma.quat_product(roma.quat_wxyz_to_xyzw(p), roma.quat_wxyz_to_xyzw(q))
-    return roma.quat_xyzw_to_wxyz(prod)
-
-
-def quaternion_conjugate(q: torch.Tensor) -> torch.Tensor:
-    _check_last(q, 4, "quaternion")
-    return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
-
-
-def quaternion_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Rotate ``(..., 3)`` vectors by unit (w, x, y, z) quaternions ``(..., 4)``."""
-    _check_last(v, 3, "vectors")
-    _check_last(q, 4, "quaternion")
-    u, v = torch.broadcast_tensors(q[..., 1:], v)
-    w = q[..., :1]
-    uv = torch.linalg.cross(u, v, dim=-1)
-    uuv = torch.linalg.cross(u, uv, dim=-1)
-    return v + 2.0 * (w * uv + uuv)
-
-
-def compose_axis_angle(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Axis-angle of rotating by ``first`` and then by ``second``."""
-    q = quaternion_multiply(axis_angle_to_quaternion(second), axis_angle_to_quaternion(first))
-    return quaternion_to_axis_angle(q)
 
 
 def rodrigues_rotate(
@@ -125,18 +73,3 @@ def rodrigues_rotate(
     cos, sin = torch.cos(a), torch.sin(a)
     k_dot_v = (k * v).sum(-1, keepdim=True)
     return v * cos + torch.linalg.cross(k, v, dim=-1) * sin + k * k_dot_v * (1.0 - cos)
-
-
-def rotate(R: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Apply ``(..., 3, 3)`` matrices to ``(..., N, 3)`` row vectors: ``v @ R^T``."""
-    _check_matrix(R)
-    _check_last(v, 3, "vectors")
-    return v @ R.transpose(-1, -2)
-
-
-def random_rotation(
-    n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """``n`` rotation matrices uniform on SO(3), from normalised Gaussian quaternions."""
-    q = torch.randn(n, 4, generator=generator, dtype=dtype)
-    return quaternion_to_matrix(q)
