@@ -2,32 +2,35 @@
 
 import numpy as np
 import pytest
-import torch
+from scipy.spatial.transform import Rotation
 
 from adaptpose_pipeline.core import bvh, motion
-from adaptpose_pipeline.core.rotations import euler_to_matrix as roma_euler_to_matrix
 from adaptpose_pipeline.core.skeleton import H36M16, H36M17
+from tests.bvh_reader import forward_kinematics, parse_bvh
+
+
+def euler_to_matrix(degrees, order: str) -> np.ndarray:
+    """BVH's ``R_a1 @ R_a2 @ R_a3``: scipy's upper-case (intrinsic) sequence."""
+    return Rotation.from_euler(order, degrees, degrees=True).as_matrix()
 
 
 @pytest.mark.parametrize("order", bvh.ORDERS)
 def test_euler_matches_intrinsic_rotations_and_inverts(order):
     rng = np.random.default_rng(0)
     angles = np.c_[rng.uniform(-179, 179, 200), rng.uniform(-89, 89, 200), rng.uniform(-179, 179, 200)]
-    R = bvh.euler_to_matrix(angles, order)
-    # roma's upper-case conventions are intrinsic: R = R_a1 @ R_a2 @ R_a3, as BVH reads channels.
-    np.testing.assert_allclose(R, roma_euler_to_matrix(torch.as_tensor(np.radians(angles)), order).numpy(), atol=1e-12)
+    R = euler_to_matrix(angles, order)
     np.testing.assert_allclose(bvh.matrix_to_euler(R, order), angles, atol=1e-9)
-    locked = bvh.euler_to_matrix([[30.0, 90.0, 20.0], [-50.0, -90.0, 10.0]], order)
-    np.testing.assert_allclose(bvh.euler_to_matrix(bvh.matrix_to_euler(locked, order), order), locked, atol=1e-9)
+    locked = euler_to_matrix([[30.0, 90.0, 20.0], [-50.0, -90.0, 10.0]], order)
+    np.testing.assert_allclose(euler_to_matrix(bvh.matrix_to_euler(locked, order), order), locked, atol=1e-9)
 
 
 def test_known_angles():
     # ZXY with (90, 0, 0): a quarter turn about z takes x to y.
-    np.testing.assert_allclose(bvh.euler_to_matrix([90.0, 0.0, 0.0], "ZXY") @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(euler_to_matrix([90.0, 0.0, 0.0], "ZXY") @ [1, 0, 0], [0, 1, 0], atol=1e-12)
     # XYZ (0, 90, 0): about y, z goes to x. ZXY (90, 90, 0): first the inner x turn (y -> z), then z.
-    np.testing.assert_allclose(bvh.euler_to_matrix([0.0, 90.0, 0.0], "XYZ") @ [0, 0, 1], [1, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(bvh.euler_to_matrix([90.0, 90.0, 0.0], "ZXY") @ [0, 1, 0], [0, 0, 1], atol=1e-12)
-    R = bvh.axis_rotation(1, 30.0) @ bvh.axis_rotation(0, -45.0)
+    np.testing.assert_allclose(euler_to_matrix([0.0, 90.0, 0.0], "XYZ") @ [0, 0, 1], [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(euler_to_matrix([90.0, 90.0, 0.0], "ZXY") @ [0, 1, 0], [0, 0, 1], atol=1e-12)
+    R = Rotation.from_euler("y", 30.0, degrees=True).as_matrix() @ Rotation.from_euler("x", -45.0, degrees=True).as_matrix()
     np.testing.assert_allclose(bvh.matrix_to_euler(R, "YXZ"), [30.0, -45.0, 0.0], atol=1e-12)
 
 
@@ -39,16 +42,16 @@ def test_smallest_rotation_and_kabsch():
     np.testing.assert_allclose(R @ R.swapaxes(1, 2), np.broadcast_to(np.eye(3), R.shape), atol=1e-12)
     opposite = bvh.smallest_rotation([0.0, 1.0, 0.0], [0.0, -2.0, 0.0])
     np.testing.assert_allclose(opposite @ [0, 1, 0], [0, -1, 0], atol=1e-12)
-    truth = bvh.euler_to_matrix(rng.uniform(-80, 80, (20, 3)), "ZXY")
+    truth = euler_to_matrix(rng.uniform(-80, 80, (20, 3)), "ZXY")
     A = rng.normal(size=(4, 3))
     np.testing.assert_allclose(bvh.kabsch(A, np.einsum("tij,kj->tki", truth, A)), truth, atol=1e-10)
 
 
 def _round_trip(joints, skeleton=H36M17, order="ZXY", scale=100.0):
     text = bvh.to_text(bvh.fit_bvh(joints, skeleton, fps=30.0, order=order, scale=scale))
-    read = bvh.parse_bvh(text, "test.bvh")
+    read = parse_bvh(text, "test.bvh")
     assert read.names == tuple(skeleton.joints)  # H36M's table order is already depth first
-    return bvh.forward_kinematics(read) / scale, read
+    return forward_kinematics(read) / scale, read
 
 
 def _rigid_motion(rng, T=40):
@@ -56,7 +59,7 @@ def _rigid_motion(rng, T=40):
     walk = motion.synthesise("walk", 10, 25.0, motion.sample_bone_lengths(rng), rng)
     rest = bvh.fit_bvh(walk, scale=1.0)
     rest.motion = np.c_[rng.normal(0, 0.3, (T, 3)), rng.uniform(-180, 180, (T, rest.motion.shape[1] - 3))]
-    return bvh.forward_kinematics(rest)
+    return forward_kinematics(rest)
 
 
 @pytest.mark.parametrize("order", ["ZXY", "XYZ", "YZX"])
@@ -117,8 +120,8 @@ def test_file_layout_and_bad_files():
     assert text.count("End Site") == 5 and text.count("JOINT") == 16
     assert len(lines[-1].split()) == 6 + 16 * 3
     with pytest.raises(ValueError, match="broken.bvh: expected 3 frames"):
-        bvh.parse_bvh(text.rsplit("\n", 2)[0], "broken.bvh")
+        parse_bvh(text.rsplit("\n", 2)[0], "broken.bvh")
     with pytest.raises(ValueError, match="broken.bvh: expected 'HIERARCHY'"):
-        bvh.parse_bvh("MOTION", "broken.bvh")
+        parse_bvh("MOTION", "broken.bvh")
     with pytest.raises(ValueError, match="joints \\(T, 17, 3\\)"):
         bvh.fit_bvh(joints[:, :5])

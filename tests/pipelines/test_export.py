@@ -9,6 +9,7 @@ from adaptpose_pipeline.core import bvh, motion
 from adaptpose_pipeline.core.camera import normalise_pixels, project
 from adaptpose_pipeline.datasets.kedro_io import NpzDataset
 from adaptpose_pipeline.datasets.text_folder import TextFolderDataset
+from tests.bvh_reader import forward_kinematics, parse_bvh
 from adaptpose_pipeline.pipelines.export.nodes import check_export_params, motions_to_bvh
 from tests.pipelines.conftest import make_project
 
@@ -61,10 +62,10 @@ def test_export_writes_arrays_and_one_bvh_per_selected_motion(tmp_path):
     index = pd.read_csv(folder / "index.csv")
     assert index["row"].tolist() == [0, 2, 3] and index["selected"].all() and (index["units"] == "cm").all()
     for name, row in zip(index["file"], index["row"]):
-        read = bvh.parse_bvh((folder / name).read_text(), name)
+        read = parse_bvh((folder / name).read_text(), name)
         assert read.num_frames == 27 and read.frame_time == pytest.approx(0.04)
         truth = bvh.from_camera(motions["pose_3d_cam"][row] - motions["translation"][row])
-        err = np.linalg.norm(bvh.forward_kinematics(read) / 100 - truth, axis=-1)
+        err = np.linalg.norm(forward_kinematics(read) / 100 - truth, axis=-1)
         assert err.max() < 0.015, f"{name}: {err.max() * 1000:.1f} mm"
         # y up: the head is above the ankles.
         assert (truth[:, 10, 1] > truth[:, 3, 1]).all()

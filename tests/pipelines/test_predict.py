@@ -243,15 +243,16 @@ def test_bad_predict_parameters_name_the_key(key, value, match):
 
 def test_predicted_bvh_round_trips_to_the_lifted_joints():
     from adaptpose_pipeline.core import bvh
+    from tests.bvh_reader import forward_kinematics, parse_bvh
     from adaptpose_pipeline.pipelines.predict.nodes import predicted_bvh
 
     clip = synthesise_clip("walk", 20, 25.0, seed=2, image_size=IMAGE)
     pose = (clip["joints_cam"] - clip["joints_cam"][:, :1]).astype(np.float32)
     assert predicted_bvh({"pose_3d": pose}, PARAMS) == {}
     (name, text), = predicted_bvh({"pose_3d": pose}, {**PARAMS, "bvh": True, "fps": 50}).items()
-    read = bvh.parse_bvh(text, name)
+    read = parse_bvh(text, name)
     assert name == "poses_3d.bvh" and read.num_frames == 20 and read.frame_time == pytest.approx(0.02)
-    err = np.linalg.norm(bvh.forward_kinematics(read) - bvh.from_camera(pose), axis=-1)
+    err = np.linalg.norm(forward_kinematics(read) - bvh.from_camera(pose), axis=-1)
     assert err.max() < 0.015, f"{err.max() * 1000:.1f} mm"
 
 

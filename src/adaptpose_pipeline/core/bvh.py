@@ -1,4 +1,4 @@
-"""BVH motion files (Biovision hierarchy): fit joint positions, write, read, forward kinematics.
+"""BVH motion files (Biovision hierarchy): fit joint positions and write them.
 
 Frame. The files written here are y up, and a body in the rest pose faces +z with its
 left towards +x (the convention of motion-capture BVH such as CMU's; Blender imports
@@ -37,7 +37,8 @@ residual where a multi-child joint's children move relative to each other (the s
 against the hips: a few mm on the synthetic motions).
 
 Shapes: joints ``(T, J, 3)``; rotations ``(..., 3, 3)``; Euler angles ``(..., 3)``.
-Pure numpy.
+numpy in and out (Kabsch through roma). The tests read the files back
+(``tests/bvh_reader.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import roma
+import torch
 
 from adaptpose_pipeline.core.skeleton import H36M17, Skeleton
 
@@ -83,28 +86,14 @@ def _check_order(order: str) -> tuple[int, int, int]:
     return tuple("XYZ".index(a) for a in order)  # type: ignore[return-value]
 
 
-def axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
-    """Rotation ``(..., 3, 3)`` by ``degrees (...)`` about axis 0 (x), 1 (y) or 2 (z)."""
-    a = np.radians(np.asarray(degrees, dtype=np.float64))
-    c, s = np.cos(a), np.sin(a)
-    R = np.zeros(a.shape + (3, 3))
-    i, j = (axis + 1) % 3, (axis + 2) % 3
-    R[..., axis, axis] = 1.0
-    R[..., i, i], R[..., i, j] = c, -s
-    R[..., j, i], R[..., j, j] = s, c
-    return R
-
-
-def euler_to_matrix(degrees: np.ndarray, order: str = DEFAULT_ORDER) -> np.ndarray:
-    """``(..., 3)`` angles in ``order``'s channel order -> ``R_a1 @ R_a2 @ R_a3``."""
-    axes = _check_order(order)
-    d = np.asarray(degrees, dtype=np.float64)
-    return axis_rotation(axes[0], d[..., 0]) @ axis_rotation(axes[1], d[..., 1]) @ axis_rotation(axes[2], d[..., 2])
-
-
 def matrix_to_euler(R: np.ndarray, order: str = DEFAULT_ORDER) -> np.ndarray:
-    """Inverse of :func:`euler_to_matrix`: ``(..., 3, 3)`` -> ``(..., 3)`` degrees, the
-    middle angle in ``[-90, 90]``. At gimbal lock (middle angle +-90) the last is 0."""
+    """``(..., 3, 3)`` -> ``(..., 3)`` degrees ``(a, b, c)`` in ``order``'s channel order,
+    ``R = R_a1(a) @ R_a2(b) @ R_a3(c)``, the middle angle in ``[-90, 90]``. At gimbal
+    lock (middle angle +-90) the last is 0.
+
+    Written out rather than scipy's ``Rotation.as_euler``: that one takes the lock
+    within about 1e-5 degrees of it (and warns), so near-locked frames would change
+    their angles."""
     i, j, k = _check_order(order)
     R = np.asarray(R, dtype=np.float64)
     s = 1.0 if (j - i) % 3 == 1 else -1.0  # +1 for the cyclic orders XYZ, YZX, ZXY
@@ -131,7 +120,8 @@ def _skew(v: np.ndarray) -> np.ndarray:
 def smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The rotation ``(..., 3, 3)`` of least angle turning direction ``a`` into ``b``
     (``(..., 3)`` each, any length). Opposite directions: a half turn about an axis
-    perpendicular to ``a``."""
+    perpendicular to ``a``. (scipy's ``Rotation.align_vectors`` takes one pair per
+    call and picks another axis for opposite directions.)"""
     a, b = np.broadcast_arrays(_unit(np.asarray(a, float)), _unit(np.asarray(b, float)))
     v, c = np.cross(a, b), np.sum(a * b, axis=-1)
     K = _skew(v)
@@ -148,13 +138,8 @@ def smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def kabsch(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Rotations ``(T, 3, 3)`` minimising ``sum_k |R a_k - b_k|^2`` for ``A (K, 3)``,
     ``B (T, K, 3)`` (no translation, no scale)."""
-    H = np.einsum("ki,tkj->tij", A, B)
-    U, _, Vt = np.linalg.svd(H)
-    V = Vt.swapaxes(-1, -2)
-    d = np.sign(np.linalg.det(V @ U.swapaxes(-1, -2)))
-    D = np.zeros_like(H)
-    D[:, 0, 0], D[:, 1, 1], D[:, 2, 2] = 1.0, 1.0, np.where(d == 0, 1.0, d)
-    return V @ D @ U.swapaxes(-1, -2)
+    A_t, B_t = torch.as_tensor(A, dtype=torch.float64), torch.as_tensor(B, dtype=torch.float64)
+    return roma.rigid_vectors_registration(A_t.expand(B_t.shape), B_t).numpy()
 
 
 # --------------------------------------------------------------------------- fitting
@@ -263,13 +248,6 @@ class Bvh:
     def num_frames(self) -> int:
         return int(self.motion.shape[0])
 
-    def channel_slices(self) -> list[slice]:
-        out, start = [], 0
-        for ch in self.channels:
-            out.append(slice(start, start + len(ch)))
-            start += len(ch)
-        return out
-
 
 def fit_bvh(
     joints: np.ndarray,
@@ -341,107 +319,3 @@ def to_text(bvh: Bvh) -> str:
     lines += ["MOTION", f"Frames: {bvh.num_frames}", f"Frame Time: {bvh.frame_time:.6f}"]
     lines += [_fmt(row) for row in bvh.motion]
     return "\n".join(lines) + "\n"
-
-
-_CHANNELS = {f"{a}{kind}" for a in "XYZ" for kind in ("position", "rotation")}
-
-
-class _Tokens:
-    def __init__(self, text: str, where: str):
-        self.items, self.i, self.where = text.split(), 0, where
-
-    def next(self, expected: str | None = None) -> str:
-        if self.i >= len(self.items):
-            raise ValueError(f"{self.where}: the file ends early" + (f" (expected {expected!r})" if expected else ""))
-        tok = self.items[self.i]
-        self.i += 1
-        if expected is not None and tok != expected:
-            raise ValueError(f"{self.where}: expected {expected!r}, found {tok!r} (token {self.i})")
-        return tok
-
-    def number(self, what: str) -> float:
-        tok = self.next()
-        try:
-            return float(tok)
-        except ValueError:
-            raise ValueError(f"{self.where}: expected a number for {what}, found {tok!r} (token {self.i})") from None
-
-
-def parse_bvh(text: str, where: str = "BVH") -> Bvh:
-    """Read a BVH file's text (any channel layout); ``where`` names it in errors."""
-    tok = _Tokens(text, where)
-    names, parents, offsets, channels, end_sites = [], [], [], [], {}
-
-    def joint(parent: int) -> None:
-        index = len(names)
-        names.append(tok.next())
-        parents.append(parent)
-        tok.next("{")
-        tok.next("OFFSET")
-        offsets.append([tok.number(f"{names[index]} OFFSET") for _ in range(3)])
-        tok.next("CHANNELS")
-        n = int(tok.number(f"{names[index]} CHANNELS"))
-        chans = tuple(tok.next() for _ in range(n))
-        unknown = [c for c in chans if c not in _CHANNELS]
-        if unknown:
-            raise ValueError(f"{where}: joint {names[index]!r} has unknown channels {unknown}")
-        channels.append(chans)
-        while True:
-            key = tok.next()
-            if key == "}":
-                return
-            if key == "JOINT":
-                joint(index)
-            elif key == "End":
-                tok.next("Site")
-                tok.next("{")
-                tok.next("OFFSET")
-                end_sites[index] = np.array([tok.number("End Site OFFSET") for _ in range(3)])
-                tok.next("}")
-            else:
-                raise ValueError(f"{where}: expected JOINT, End Site or '}}' in {names[index]!r}, found {key!r}")
-
-    tok.next("HIERARCHY")
-    tok.next("ROOT")
-    joint(-1)
-    tok.next("MOTION")
-    tok.next("Frames:")
-    frames = int(tok.number("Frames"))
-    tok.next("Frame")
-    tok.next("Time:")
-    frame_time = tok.number("Frame Time")
-    width = sum(len(c) for c in channels)
-    values = tok.items[tok.i :]
-    if len(values) != frames * width:
-        raise ValueError(f"{where}: expected {frames} frames x {width} channels = {frames * width} values, found {len(values)}")
-    try:
-        motion = np.array(values, dtype=np.float64).reshape(frames, width)
-    except ValueError as exc:
-        raise ValueError(f"{where}: MOTION holds a value that is not a number: {exc}") from None
-    return Bvh(tuple(names), tuple(parents), np.array(offsets, dtype=np.float64).reshape(-1, 3), tuple(channels), end_sites, frame_time, motion)
-
-
-def forward_kinematics(bvh: Bvh) -> np.ndarray:
-    """Joint positions ``(F, J, 3)`` in file units and file order. A joint's local
-    translation is its OFFSET plus its position channels; its local rotation the
-    product of its rotation channels in the order listed."""
-    F, J = bvh.num_frames, len(bvh.names)
-    glob = np.empty((F, J, 3, 3))
-    pos = np.empty((F, J, 3))
-    for j, sl in enumerate(bvh.channel_slices()):
-        values = bvh.motion[:, sl]
-        shift = np.broadcast_to(bvh.offsets[j], (F, 3)).copy()
-        rot = np.broadcast_to(np.eye(3), (F, 3, 3))
-        for name, v in zip(bvh.channels[j], values.T):
-            axis = "XYZ".index(name[0])
-            if name.endswith("position"):
-                shift[:, axis] += v
-            else:
-                rot = rot @ axis_rotation(axis, v)
-        p = bvh.parents[j]
-        if p < 0:
-            glob[:, j], pos[:, j] = rot, shift
-        else:
-            glob[:, j] = glob[:, p] @ rot
-            pos[:, j] = pos[:, p] + np.einsum("fij,fj->fi", glob[:, p], shift)
-    return pos
