@@ -9,8 +9,6 @@ def test_projection_of_point_at_known_depth():
     x = np.array([[0.5, -0.25, 2.0]])
     px = camera.project(x, f=[1000.0, 1000.0], c=[500.0, 400.0])
     assert np.allclose(px, [[500.0 + 250.0, 400.0 - 125.0]])
-    # Unprojection at the known depth gives the point back.
-    assert np.allclose(camera.unproject(px, [2.0], [1000.0, 1000.0], [500.0, 400.0]), x)
 
 
 def test_distortion_matches_hand_value():
@@ -26,14 +24,14 @@ def test_distortion_matches_hand_value():
     assert np.allclose(got.numpy()[0], expected)
 
 
-def test_world_camera_round_trip(gen):
+def test_world_to_camera_is_rigid(gen):
     R = rotations.quaternion_to_matrix(torch.randn(6, 4, generator=gen))
     t = torch.randn(6, 3, generator=gen)
     x = torch.randn(6, 10, 17, 3, generator=gen)
     xc = camera.world_to_camera(x, R[:, None, None], t[:, None, None])
     # Rigid: distances are kept.
     assert torch.allclose((xc[..., 1, :] - xc[..., 0, :]).norm(dim=-1), (x[..., 1, :] - x[..., 0, :]).norm(dim=-1), atol=1e-5)
-    assert torch.allclose(camera.camera_to_world(xc, R[:, None, None], t[:, None, None]), x, atol=1e-5)
+    assert torch.allclose(xc, (R[:, None, None] @ x[..., None])[..., 0] + t[:, None, None], atol=1e-6)
 
 
 def test_screen_normalisation_round_trip_and_values():
@@ -41,11 +39,11 @@ def test_screen_normalisation_round_trip_and_values():
     px = np.array([[0.0, 0.0], [1000.0, 1002.0], [500.0, 501.0]])
     norm = camera.normalise_screen(px, w, h)
     assert np.allclose(norm, [[-1.0, -1.002], [1.0, 1.002], [0.0, 0.0]])
-    assert np.allclose(camera.denormalise_screen(norm, w, h), px)
     # Per-frame image sizes broadcast against x[..., 0].
     many = np.random.default_rng(0).uniform(0, 2000, (3, 17, 2))
     ws, hs = np.array([[2048.0], [1920.0], [1000.0]]), np.array([[2048.0], [1080.0], [1002.0]])
-    assert np.allclose(camera.denormalise_screen(camera.normalise_screen(many, ws, hs), ws, hs), many)
+    per_row = [camera.normalise_screen(many[i], ws[i, 0], hs[i, 0]) for i in range(3)]
+    assert np.allclose(camera.normalise_screen(many, ws, hs), per_row)
 
 
 def test_frobenius_normalisation():
@@ -61,7 +59,7 @@ def test_frobenius_normalisation():
 
 def test_kcs_diagonal_is_squared_bone_lengths(gen):
     joints = torch.randn(3, 17, 3, generator=gen)
-    m = kcs.kcs(joints)
+    m = kcs.kcs_from_bones(skeleton.joints_to_bones(joints))
     lengths = skeleton.bone_lengths(skeleton.joints_to_bones(joints))
     assert m.shape == (3, 16, 16)
     assert torch.allclose(torch.diagonal(m, dim1=-2, dim2=-1), lengths**2, atol=1e-5)
@@ -72,15 +70,6 @@ def test_kcs_hand_computed_2d():
     bones = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     expected = torch.tensor([[1.0, 0.0, 1.0], [0.0, 4.0, 2.0], [1.0, 2.0, 2.0]])
     assert torch.equal(kcs.kcs_from_bones(bones), expected)
-
-
-def test_partwise_kcs_blocks_of_whole(gen):
-    joints = torch.randn(2, 17, 2, generator=gen)
-    whole = kcs.kcs(joints)
-    parts = kcs.partwise_kcs(joints)
-    assert set(parts) == {"torso", "left_arm", "right_arm", "left_leg", "right_leg"}
-    idx = list(skeleton.H36M17.parts["right_arm"])
-    assert torch.allclose(parts["right_arm"], whole[:, idx][:, :, idx])
 
 
 def test_pad_to_square_hand_values():

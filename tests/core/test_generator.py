@@ -34,6 +34,10 @@ FIXED = [H36M17.bone_index(b) for b in hmg.FIXED_BONES]
 MOVABLE = [k for k in range(H36M17.num_bones) if k not in FIXED]
 
 
+def rotation_from_head(mode, head, eps, max_pitch_deg=45.0):
+    return hmg.camera_head(mode).to_rotation(head, eps, max_pitch_deg)
+
+
 def windows(batch: int, frames: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Random source windows ``(B, T, 17, 3)`` (root at zero) and root paths ``(B, T, 3)``."""
     g = torch.Generator().manual_seed(seed)
@@ -134,7 +138,7 @@ def test_euler_head_is_rz_ry_rx():
     Ry = torch.tensor([[math.cos(b), 0.0, math.sin(b)], [0.0, 1.0, 0.0], [-math.sin(b), 0.0, math.cos(b)]])
     Rx = torch.tensor([[1.0, 0.0, 0.0], [0.0, math.cos(c), -math.sin(c)], [0.0, math.sin(c), math.cos(c)]])
     head = torch.tensor([[a, b, c, 0.5, 0.5, 0.5]])
-    R, raw = hmg.rotation_from_head("prob_euler", head, torch.zeros(1, 3))
+    R, raw = rotation_from_head("prob_euler", head, torch.zeros(1, 3))
     assert torch.allclose(R[0], Rz @ Ry @ Rx, atol=1e-6)
     assert torch.allclose(raw["sigma"], torch.full((1, 3), 0.25 + hmg.SIGMA_EPS))
 
@@ -150,14 +154,14 @@ def test_euler_head_is_rz_ry_rx():
 )
 def test_every_camera_head_reads_a_quarter_turn_about_z(mode, head):
     eps = torch.zeros(1, hmg.CAMERA_HEADS[mode].noise) if hmg.CAMERA_HEADS[mode].noise else None
-    R, _ = hmg.rotation_from_head(mode, torch.tensor([head]), eps)
+    R, _ = rotation_from_head(mode, torch.tensor([head]), eps)
     assert torch.allclose(R[0] @ torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), atol=1e-6)
 
 
 def test_probabilistic_axis_is_reparameterised():
     head = torch.tensor([[0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 0.5]])
     eps = torch.tensor([[0.5, 0.0, 0.0]])
-    _, raw = hmg.rotation_from_head("prob_axis_angle", head, eps)
+    _, raw = rotation_from_head("prob_axis_angle", head, eps)
     assert torch.allclose(raw["axis"], torch.tensor([[2.0, 1.0, 0.0]]))  # mu + sigma * eps, sigma = 4
 
 
@@ -445,33 +449,33 @@ def test_probabilistic_heads_by_hand_per_sample():
     """sigma = h^2 + eps, draw = mu + sigma * e, each sample normalised on its own."""
     head = torch.tensor([[0.0, 0.0, 3.0, 1.0, 2.0, 0.5, 0.7, 9.0], [4.0, 0.0, 0.0, 0.3, 1.0, 2.0, -0.2, 9.0]])
     eps = torch.tensor([[1.0, -1.0, 0.5, 2.0], [0.5, 1.5, -1.0, 1.0]])
-    R, raw = hmg.rotation_from_head("prob_axis_angle", head[:, :7], eps[:, :3])
+    R, raw = rotation_from_head("prob_axis_angle", head[:, :7], eps[:, :3])
     sigma = head[:, 3:6] ** 2 + hmg.SIGMA_EPS
     axis = head[:, :3] + sigma * eps[:, :3]
     assert torch.allclose(raw["sigma"], sigma) and torch.allclose(raw["axis"], axis)
     unit = axis / axis.norm(dim=1, keepdim=True)
     assert torch.allclose(R, axis_angle_to_matrix(unit * head[:, 6:7]), atol=1e-6)
 
-    R, raw = hmg.rotation_from_head("prob_quaternion", head, eps)
+    R, raw = rotation_from_head("prob_quaternion", head, eps)
     q = head[:, :4] + (head[:, 4:8] ** 2 + hmg.SIGMA_EPS) * eps
     q = q / q.norm(dim=1, keepdim=True)
     assert torch.allclose(raw["quaternion"], q, atol=1e-6)
     assert torch.allclose(R, quaternion_to_matrix(q), atol=1e-6)
 
-    R, raw = hmg.rotation_from_head("prob_euler", head[:, :6], eps[:, :3])
+    R, raw = rotation_from_head("prob_euler", head[:, :6], eps[:, :3])
     angles = head[:, :3] + (head[:, 3:6] ** 2 + hmg.SIGMA_EPS) * eps[:, :3]
     assert torch.allclose(raw["euler"], angles) and torch.allclose(R, euler_to_matrix(angles, "ZYX"), atol=1e-6)
 
     small = torch.tensor([[0.1, 0.0, 0.2, 0.0, 0.0, 0.0, 0.7, 0.0], [0.0, 0.3, 0.0, 0.1, 0.0, 0.0, 0.0, 0.2]])
-    R, raw = hmg.rotation_from_head("prob_axis_angle", small[:, :7], eps[:, :3])  # |axis| < 1: still a unit axis
+    R, raw = rotation_from_head("prob_axis_angle", small[:, :7], eps[:, :3])  # |axis| < 1: still a unit axis
     assert (raw["sigma"] > 0).all()
     unit = raw["axis"] / raw["axis"].norm(dim=1, keepdim=True)
     assert torch.allclose(R, axis_angle_to_matrix(unit * small[:, 6:7]), atol=1e-6)
-    _, raw = hmg.rotation_from_head("prob_quaternion", small, eps)
+    _, raw = rotation_from_head("prob_quaternion", small, eps)
     assert (raw["sigma"] > 0).all() and torch.allclose(raw["quaternion"].norm(dim=1), torch.ones(2))
 
     upright = torch.tensor([[0.3, -0.5, 0.0, 2.0], [1.0, 0.2, 1.5, 0.0]])
-    R, raw = hmg.rotation_from_head("prob_upright", upright, eps[:, :2])
+    R, raw = rotation_from_head("prob_upright", upright, eps[:, :2])
     sigma = upright[:, 2:4] ** 2 + hmg.SIGMA_EPS
     a = upright[:, :2] + sigma * eps[:, :2]
     assert torch.allclose(raw["mu"], upright[:, :2]) and torch.allclose(raw["sigma"], sigma) and (raw["sigma"] > 0).all()
@@ -480,7 +484,7 @@ def test_probabilistic_heads_by_hand_per_sample():
     assert torch.allclose(R, hmg.upright_rotation(pitch, yaw))
 
     with pytest.raises(ValueError, match=r"camera_generation: expected one of \[.*'prob_euler'"):
-        hmg.rotation_from_head("axis_angle", head, eps)
+        rotation_from_head("axis_angle", head, eps)
 
 
 def test_depth_floor_is_per_sample():

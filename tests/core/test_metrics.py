@@ -9,6 +9,19 @@ from adaptpose_pipeline.core import metrics
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
 
 
+def mpjpe(pred, gt, alignment="root"):
+    """The mean of :func:`metrics.joint_errors`, as ``summarise`` reports it (in metres here)."""
+    return float(metrics.joint_errors(pred, gt, alignment).mean())
+
+
+def p_mpjpe(pred, gt):
+    return mpjpe(pred, gt, "procrustes")
+
+
+def n_mpjpe(pred, gt):
+    return mpjpe(pred, gt, "scale")
+
+
 @pytest.fixture
 def poses():
     rng = np.random.default_rng(0)
@@ -19,19 +32,19 @@ def test_mpjpe_hand_value():
     gt = np.zeros((1, 2, 3))
     pred = np.zeros((1, 2, 3))
     pred[0, 1] = [0.03, 0.04, 0.0]  # 5 cm off on joint 1, root exact
-    assert metrics.mpjpe(pred, gt) == pytest.approx(0.025)
+    assert mpjpe(pred, gt) == pytest.approx(0.025)
 
 
 def test_p_mpjpe_of_similar_copy_is_zero_while_mpjpe_is_not(poses):
     R = Rotation.from_euler("xyz", [30, -50, 110], degrees=True).as_matrix()
     pred = 1.7 * poses @ R.T + np.array([0.4, -1.0, 3.0])
-    assert metrics.mpjpe(pred, poses) > 0.1
-    assert metrics.p_mpjpe(pred, poses) == pytest.approx(0.0, abs=1e-9)
+    assert mpjpe(pred, poses) > 0.1
+    assert p_mpjpe(pred, poses) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_p_mpjpe_refuses_reflections(poses):
     mirrored = poses * np.array([-1.0, 1.0, 1.0])
-    assert metrics.p_mpjpe(mirrored, poses) > 0.01
+    assert p_mpjpe(mirrored, poses) > 0.01
 
 
 def test_procrustes_fit_of_a_mirror_image_is_the_best_proper_similarity(poses):
@@ -54,9 +67,9 @@ def test_procrustes_fit_of_a_mirror_image_is_the_best_proper_similarity(poses):
 
 
 def test_n_mpjpe_removes_scale_only(poses):
-    assert metrics.n_mpjpe(0.5 * poses, poses) == pytest.approx(0.0, abs=1e-12)
+    assert n_mpjpe(0.5 * poses, poses) == pytest.approx(0.0, abs=1e-12)
     R = Rotation.from_euler("z", 40, degrees=True).as_matrix()
-    assert metrics.n_mpjpe(poses @ R.T, poses) > 0.01
+    assert n_mpjpe(poses @ R.T, poses) > 0.01
 
 
 def test_p_mpjpe_hand_value_rectangle_onto_square():
@@ -67,20 +80,20 @@ def test_p_mpjpe_hand_value_rectangle_onto_square():
     gt = np.array([[[1.0, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]]])
     pred = np.array([[[1.0, 0, 0], [0, 3, 0], [-1, 0, 0], [0, -3, 0]]]) + [5.0, -2.0, 1.0]
     np.testing.assert_allclose(metrics.joint_errors(pred, gt, "procrustes"), [[0.6, 0.2, 0.6, 0.2]], atol=1e-12)
-    assert metrics.p_mpjpe(pred, gt) == pytest.approx(0.4)
+    assert p_mpjpe(pred, gt) == pytest.approx(0.4)
     # Root-aligned: gt rows (0,0), (-1,1), (-2,0), (-1,-1); pred rows (0,0), (-1,3), (-2,0),
     # (-1,-3); p.g = 0+4+4+4 = 12, p.p = 0+10+4+10 = 24, s = 1/2: errors 0, |(-.5,1.5)-(-1,1)|,
     # |(-1,0)-(-2,0)|, same as the 2nd: 0, sqrt(.5), 1, sqrt(.5).
-    assert metrics.n_mpjpe(pred, gt) == pytest.approx((2 * np.sqrt(0.5) + 1) / 4)
-    assert metrics.mpjpe(pred, gt) == pytest.approx((0 + 2 + 0 + 2) / 4)
+    assert n_mpjpe(pred, gt) == pytest.approx((2 * np.sqrt(0.5) + 1) / 4)
+    assert mpjpe(pred, gt) == pytest.approx((0 + 2 + 0 + 2) / 4)
 
 
 def test_n_mpjpe_hand_value_triangle():
     gt = np.array([[[0.0, 0, 0], [1, 0, 0], [0, 2, 0]]])
     pred = np.array([[[0.0, 0, 0], [3, 0, 0], [0, 1, 0]]])
     # s = (3 + 2) / (9 + 1) = 0.5: joints at (1.5, 0) and (0, 0.5), errors 0, 0.5, 1.5.
-    assert metrics.n_mpjpe(pred, gt) == pytest.approx(2 / 3)
-    assert metrics.mpjpe(pred, gt) == pytest.approx(1.0)
+    assert n_mpjpe(pred, gt) == pytest.approx(2 / 3)
+    assert mpjpe(pred, gt) == pytest.approx(1.0)
 
 
 def test_p_mpjpe_agrees_with_scipy_procrustes(poses):
@@ -100,8 +113,8 @@ def test_p_mpjpe_agrees_with_scipy_procrustes(poses):
         np.testing.assert_allclose(aligned[i], fitted * norm_g + poses[i].mean(0), atol=1e-10)
         np.testing.assert_allclose(errors[i], np.linalg.norm(fitted - std_gt, axis=-1) * norm_g, atol=1e-10)
         assert (errors[i] ** 2).sum() == pytest.approx(disparity * norm_g**2)
-    assert metrics.p_mpjpe(pred, poses) == pytest.approx(errors.mean())
-    assert 0.01 < metrics.p_mpjpe(pred, poses) < metrics.mpjpe(pred, poses)
+    assert p_mpjpe(pred, poses) == pytest.approx(errors.mean())
+    assert 0.01 < p_mpjpe(pred, poses) < mpjpe(pred, poses)
 
 
 def test_collapsed_poses_give_defined_errors_without_warnings(poses):
@@ -125,7 +138,7 @@ def test_collapsed_poses_give_defined_errors_without_warnings(poses):
     np.testing.assert_allclose(np.delete(metrics.joint_errors(mixed, poses, "procrustes"), 3, 0), 0, atol=1e-9)
     # Unit-square hand value: every joint 1 from the centroid.
     square = np.array([[[1.0, 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]]])
-    assert metrics.p_mpjpe(np.zeros_like(square), square) == pytest.approx(1.0)
+    assert p_mpjpe(np.zeros_like(square), square) == pytest.approx(1.0)
 
 
 def test_pck_and_auc_on_hand_made_errors():
@@ -156,9 +169,9 @@ def test_summarise_in_millimetres(poses):
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="NaN"):
-        metrics.mpjpe(np.full((2, 17, 3), np.nan), np.zeros((2, 17, 3)))
+        mpjpe(np.full((2, 17, 3), np.nan), np.zeros((2, 17, 3)))
     with pytest.raises(ValueError, match=r"\(\.\.\., J, 3\)"):
-        metrics.mpjpe(np.zeros((2, 17, 3)), np.zeros((2, 16, 3)))
+        mpjpe(np.zeros((2, 17, 3)), np.zeros((2, 16, 3)))
     with pytest.raises(ValueError, match="alignment"):
         metrics.joint_errors(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)), "affine")
 
@@ -188,9 +201,9 @@ def test_summarise_reports_every_metric_in_millimetres(poses):
     pred = 1.1 * poses + rng.normal(0, 0.02, poses.shape)
     overall = metrics.summarise(pred, poses, H36M17_JOINTS)["overall"]
     err_mm = 1000.0 * metrics.joint_errors(pred, poses, "root")
-    assert overall["mpjpe"] == pytest.approx(1000.0 * metrics.mpjpe(pred, poses))
-    assert overall["p_mpjpe"] == pytest.approx(1000.0 * metrics.p_mpjpe(pred, poses))
-    assert overall["n_mpjpe"] == pytest.approx(1000.0 * metrics.n_mpjpe(pred, poses))
+    assert overall["mpjpe"] == pytest.approx(1000.0 * mpjpe(pred, poses))
+    assert overall["p_mpjpe"] == pytest.approx(1000.0 * p_mpjpe(pred, poses))
+    assert overall["n_mpjpe"] == pytest.approx(1000.0 * n_mpjpe(pred, poses))
     assert overall["auc"] == pytest.approx(metrics.auc(err_mm))
     assert len({round(overall[k], 3) for k in ("mpjpe", "p_mpjpe", "n_mpjpe")}) == 3
     assert metrics.summarise(pred[:1], poses[:1], H36M17_JOINTS)["overall"]["mpjpe"] > 0  # one frame is enough
@@ -205,11 +218,11 @@ def test_breakdowns_of_uneven_groups_and_nested_frames():
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="ground truth contain NaN"):
-        metrics.mpjpe(np.zeros((2, 17, 3)), np.full((2, 17, 3), np.inf))
+        mpjpe(np.zeros((2, 17, 3)), np.full((2, 17, 3), np.inf))
     with pytest.raises(ValueError, match="predictions contain NaN"):
-        metrics.mpjpe(np.full((2, 17, 3), np.nan), np.zeros((2, 17, 3)))
+        mpjpe(np.full((2, 17, 3), np.nan), np.zeros((2, 17, 3)))
     with pytest.raises(ValueError, match=r"\(\.\.\., J, 3\)"):
-        metrics.mpjpe(np.zeros((2, 17, 2)), np.zeros((2, 17, 2)))
+        mpjpe(np.zeros((2, 17, 2)), np.zeros((2, 17, 2)))
     with pytest.raises(ValueError, match=r"got \(2, 5, 17, 3\)"):
         metrics.summarise(np.zeros((2, 5, 17, 3)), np.zeros((2, 5, 17, 3)), H36M17_JOINTS)
     with pytest.raises(ValueError, match=r"got \(0, 17, 3\)"):

@@ -44,20 +44,10 @@ def _matvec(R: Array, x: Array) -> Array:
     return (R @ x[..., None])[..., 0]
 
 
-def _transpose(R: Array) -> Array:
-    return R.swapaxes(-1, -2)
-
-
 def world_to_camera(x: Array, R: Array, t: Array) -> Array:
     """``(..., 3)`` world points -> camera frame, ``R @ x + t``."""
     _check_points(x, 3, "world points")
     return _matvec(_like(x, R), x) + _like(x, t)
-
-
-def camera_to_world(x_cam: Array, R: Array, t: Array) -> Array:
-    """Inverse of :func:`world_to_camera`: ``R^T @ (x_cam - t)``."""
-    _check_points(x_cam, 3, "camera points")
-    return _matvec(_transpose(_like(x_cam, R)), x_cam - _like(x_cam, t))
 
 
 def project(
@@ -92,15 +82,6 @@ def project(
     return _like(x_cam, f) * u + _like(x_cam, c)
 
 
-def unproject(x_px: Array, depth: Array, f: Array, c: Array) -> Array:
-    """Back-project undistorted pixels ``(..., 2)`` at ``depth (...)`` to ``(..., 3)``."""
-    _check_points(x_px, 2, "pixels")
-    xp = _xp(x_px)
-    depth = _like(x_px, depth)[..., None]
-    u = (x_px - _like(x_px, c)) / _like(x_px, f)
-    return xp.concatenate([u * depth, depth], -1)
-
-
 def normalise_screen(x_px: Array, w: Array, h: Array) -> Array:
     """Pixels ``(..., 2)`` -> ``[-1, 1]`` across the width, aspect kept.
 
@@ -110,14 +91,6 @@ def normalise_screen(x_px: Array, w: Array, h: Array) -> Array:
     w, h = _like(x_px, w), _like(x_px, h)
     xp = _xp(x_px)
     return xp.stack([x_px[..., 0] / w * 2 - 1, x_px[..., 1] / w * 2 - h / w], -1)
-
-
-def denormalise_screen(x_norm: Array, w: Array, h: Array) -> Array:
-    """Inverse of :func:`normalise_screen`."""
-    _check_points(x_norm, 2, "normalised 2D")
-    w, h = _like(x_norm, w), _like(x_norm, h)
-    xp = _xp(x_norm)
-    return xp.stack([(x_norm[..., 0] + 1) * w / 2, (x_norm[..., 1] + h / w) * w / 2], -1)
 
 
 def frobenius_normalise(

@@ -221,14 +221,6 @@ def camera_head(mode: str) -> CameraHead:
     return CAMERA_HEADS[mode]
 
 
-def rotation_from_head(mode: str, head: torch.Tensor, eps: torch.Tensor | None, max_pitch_deg: float = 45.0) -> tuple[torch.Tensor, dict]:
-    """The camera head's rotation part ``(B, k)`` -> ``R (B, 3, 3)`` and its raw outputs.
-
-    ``eps (B, k')`` is the standard-normal draw of the probabilistic modes.
-    """
-    return camera_head(mode).to_rotation(head, eps, max_pitch_deg)
-
-
 @named("adapt.generator")
 @pydantic_dataclass(frozen=True, config=FORBID_EXTRA)
 class GeneratorConfig:

@@ -1,12 +1,16 @@
-"""3D pose metrics in numpy (losses live in torch elsewhere; never mixed).
+"""3D pose metrics in numpy: the evaluation face of the pose errors whose training
+face, in torch, is ``losses`` (never mixed in one function).
 
 Poses are ``(N, J, 3)`` (any leading dims work where stated); errors come out in
 the poses' unit. Every metric averages over **frames and joints** of what it is
 given: the caller decides which frames are valid and says so in the protocol.
 
-- MPJPE: Euclidean joint error after aligning the roots.
-- P-MPJPE: after a similarity Procrustes fit per frame (rotation, scale, translation).
-- N-MPJPE: after a least-squares scale per frame (roots aligned).
+The errors are :func:`joint_errors` ``(..., J)`` under an alignment, averaged:
+
+- MPJPE (``"root"``): Euclidean joint error after aligning the roots.
+- P-MPJPE (``"procrustes"``): after a similarity Procrustes fit per frame (rotation,
+  scale, translation).
+- N-MPJPE (``"scale"``): after a least-squares scale per frame (roots aligned).
 
 A collapsed prediction (every joint at one point) is scored, not NaN: its best
 similarity fit is scale 0, all joints on the ground truth's centroid, so its P-MPJPE is
@@ -94,23 +98,6 @@ def joint_errors(pred: np.ndarray, gt: np.ndarray, alignment: str = "root") -> n
     else:
         raise ValueError(f"alignment: expected one of {ALIGNMENTS}, got {alignment!r}")
     return np.linalg.norm(diff, axis=-1)
-
-
-def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
-    return float(joint_errors(pred, gt, "root").mean())
-
-
-def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean joint error after each frame's best similarity fit (rotation, scale,
-    translation; no reflection). A collapsed ``pred`` (all joints on one point) scores
-    the mean distance of ``gt``'s joints to their centroid (the fit with scale 0)."""
-    return float(joint_errors(pred, gt, "procrustes").mean())
-
-
-def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean joint error after each frame's least-squares scale, roots aligned. A
-    collapsed ``pred`` (all joints on the root) scores its MPJPE."""
-    return float(joint_errors(pred, gt, "scale").mean())
 
 
 def pck(errors: np.ndarray, threshold: float) -> float:
