@@ -119,6 +119,7 @@ def test_file_layout_and_bad_files():
     assert lines[:3] == ["HIERARCHY", "ROOT hip", "{"] and "Frames: 3" in lines and "Frame Time: 0.020000" in lines
     assert text.count("End Site") == 5 and text.count("JOINT") == 16
     assert len(lines[-1].split()) == 6 + 16 * 3
+    assert "-0.000000" not in text  # no sign of rounding noise in the file
     with pytest.raises(ValueError, match="broken.bvh: expected 3 frames"):
         parse_bvh(text.rsplit("\n", 2)[0], "broken.bvh")
     with pytest.raises(ValueError, match="broken.bvh: expected 'HIERARCHY'"):

@@ -295,7 +295,9 @@ def fit_bvh(
 
 
 def _fmt(values) -> str:
-    return " ".join(f"{v:.6f}" for v in values)
+    # "+ 0.0" turns -0.0 into 0.0, and rounding first catches what prints as zero: the
+    # text does not depend on the sign of rounding noise (1e-15 from an SVD).
+    return " ".join(f"{round(float(v), 6) + 0.0:.6f}" for v in values)
 
 
 def to_text(bvh: Bvh) -> str:
