@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                   "detail": f"{len(gaps)} survivors read '{TEST_GAP}': a test should kill them" if gaps else ""})
     mutmut_config = tomllib.loads((args.root / "pyproject.toml").read_text())["tool"]["mutmut"]
     rec = common.record(
-        NAME, "Mutation testing (mutmut): adapt, adapt_losses, generator, metrics",
+        NAME, "Mutation testing (mutmut): adapt, losses, generator, metrics",
         quick=args.quick, devices=["cpu"],
         settings={"run_command": RUN_COMMAND, "mutmut": version("mutmut"), "config": mutmut_config,
                   "score": "killed / total (timeouts and survivors count against it)"},

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModel, build_models, lift_sequence
 from adaptpose_pipeline.core.loop import cpu_state, run_epochs
+from adaptpose_pipeline.core.metrics import joint_errors
 from adaptpose_pipeline.core.losses import mpjpe_loss
 from adaptpose_pipeline.core.runtime import rng_states, set_rng_states
 from adaptpose_pipeline.core.schema import FORBID_EXTRA, Bool, Float, PositiveFloat, PositiveInt, named
@@ -96,10 +97,11 @@ def predict_sequences(model: TemporalModel, arrays: dict, device: torch.device) 
 
 
 def validation_mpjpe_mm(model: TemporalModel, arrays: dict, device: torch.device) -> float:
+    """MPJPE in mm over the valid frames of ``arrays`` (``core.metrics``' MPJPE: the
+    lifter's output and the model-input 3D both have their root at zero)."""
     pred = predict_sequences(model, arrays, device)
     valid = arrays["valid"]
-    err = np.linalg.norm(pred[valid] - arrays["pose_3d"][valid], axis=-1)
-    return float(err.mean() * 1000.0)
+    return float(joint_errors(pred[valid], arrays["pose_3d"][valid]).mean() * 1000.0)
 
 
 class _Pretraining:
