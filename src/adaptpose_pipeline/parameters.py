@@ -452,7 +452,7 @@ def written_at(params: dict, command_line: dict | None, key: str) -> str:
     per = written[TARGETS_KEY].get(target)
     base = {k: v for k, v in written.items() if k != TARGETS_KEY}
     given = (command_line or {}).get(block)
-    for i, part in enumerate(path):
+    for part in path:
         if isinstance(given, dict) and part in given and not isinstance(given[part], dict):
             return key  # the command line's value wins
         if not isinstance(per, dict) or part not in per:
