@@ -43,7 +43,7 @@ from adaptpose_pipeline.core.motion import sample_bone_lengths, synthesise
 from adaptpose_pipeline.core.runtime import seed_everything
 from adaptpose_pipeline.core.windows import window_indices
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
-from adaptpose_pipeline.pipelines.config import for_target
+from adaptpose_pipeline.pipelines.config import resolve_targets
 from benchmarks import common
 
 NAME = "generator_throughput"
@@ -318,12 +318,11 @@ def measure(device: str, cfg, gen_cfg, lifter_cfg, normalisation, batch: int, st
 
 
 def configs(env: str | None) -> tuple[AdaptConfig, GeneratorConfig, LifterConfig, str]:
-    params = common.load_parameters(env)
-    ad = for_target(params["adapt"], TARGET, "adapt")
-    pre = for_target(params["pretrain"], TARGET, "pretrain")
+    params = resolve_targets({**common.load_parameters(env), "target": TARGET})
+    ad, pre = params["adapt"], params["pretrain"]
     rf = int(pre["lifter"]["receptive_field"])
     lifter_cfg = LifterConfig(filter_widths=filter_widths_for(rf), channels=int(pre["lifter"]["channels"]), dropout=float(pre["lifter"]["dropout"]))
-    normalisation = for_target(params["ingest"], TARGET, "ingest")["normalisation"]
+    normalisation = params["ingest"]["normalisation"]
     return adapt_config(ad), GeneratorConfig(frames=rf, **generator_params(ad)), lifter_cfg, normalisation
 
 

@@ -70,18 +70,18 @@ def test_schema_command_writes_and_checks(tmp_path):
 
 def test_the_models_build_the_nodes_configurations():
     from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
-    from adaptpose_pipeline.pipelines.config import for_target
+    from adaptpose_pipeline.pipelines.config import resolve_targets
     from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
 
-    params = _params("base")
-    adapt = for_target(params["adapt"], "3dhp", "adapt")
+    params = resolve_targets(_params("base"))
+    adapt = params["adapt"]
     model = P.check(P.Adapt, adapt, "adapt")
     cfg = model.config()
     assert cfg == adapt_config(adapt)
     assert (cfg.epochs, cfg.w_fake, cfg.selection_b) == (adapt["train"]["epochs"], adapt["weights"]["fake"], adapt["selection"]["b"])
     assert cfg.proportions_estimator == adapt["proportions"]["estimator"]
     assert model.generator_config(27).frames == 27 and generator_params(adapt)["hidden"] == adapt["generator"]["hidden"]
-    lifter, train = pretrain_configs(for_target(params["pretrain"], "ski", "pretrain"))
+    lifter, train = pretrain_configs(resolve_targets({**_params("base"), "target": "ski"})["pretrain"])
     assert lifter.receptive_field == 1 and train.epochs == params["pretrain"]["train"]["epochs"]
 
 
@@ -96,6 +96,40 @@ def test_errors_name_the_dotted_key_under_any_prefix():
         P.validate_parameters(params)
     with pytest.raises(ValueError, match=r"^colour: Extra inputs are not permitted \(got 'red'\)$"):
         P.validate_parameters({**_params("base"), "colour": "red"})  # a misspelt top-level --params key
+
+
+@pytest.mark.parametrize(
+    "change, command_line, match",
+    [
+        # a per-target value is named where it was written...
+        ({"pretrain": {"targets": {"3dhp": {"lifter": {"dropout": 1.5}}}}}, None,
+         r"^pretrain\.targets\.3dhp\.lifter\.dropout: Input should be less than 1"),
+        ({"pretrain": {"targets": {"3dhp": {"lifter": {"receptive_field": 2}}}}}, None,
+         r"^pretrain\.targets\.3dhp\.lifter\.receptive_field: expected 1 or a power of 3"),
+        ({"adapt": {"targets": {"3dhp": {"selection": {"enable": True}}}}}, None,
+         r"^adapt\.targets\.3dhp\.selection\.enable: Extra inputs are not permitted"),
+        ({"evaluate": {"targets": {"3dhp": {"joint_set": "coco"}}}}, None, r"^evaluate\.targets\.3dhp\.joint_set: Input should be"),
+        # ...the block's value under the block, even where a per-target block also sets that block's keys...
+        ({"pretrain": {"lifter": {"dropout": 1.5}, "targets": {"3dhp": {"lifter": {"receptive_field": 1}}}}}, None,
+         r"^pretrain\.lifter\.dropout: Input should be less than 1"),
+        # ...and a command-line value (which wins over the per-target block) under the key it was given as
+        ({"pretrain": {"lifter": {"dropout": 1.5}, "targets": {"3dhp": {"lifter": {"dropout": 0.1}}}}},
+         {"pretrain": {"lifter": {"dropout": 1.5}}}, r"^pretrain\.lifter\.dropout: Input should be less than 1"),
+        ({"pretrain": {"targets": {"skii": {}}}}, None, r"^pretrain\.targets: unknown targets \['skii'\]"),
+        ({"ingest": {"targets": {"3dhp": None}}}, None, r"^ingest\.targets\.3dhp: missing from parameters_ingest\.yml"),
+        ({"predict": {"targets": {"3dhp": {"fps": 30.0}}}}, None, None),  # every block may have per-target values
+        ({"predict": {"targets": {"3dhp": {"fps": -1.0}}}}, None, r"^predict\.targets\.3dhp\.fps: Input should be greater than 0"),
+    ],
+)
+def test_a_bad_value_is_named_where_it_was_written(change, command_line, match):
+    from adaptpose_pipeline.pipelines.config import deep_merge
+
+    params = deep_merge(_params("base"), change)
+    if match is None:
+        assert P.validate_parameters(params, command_line).predict.fps == 30.0
+        return
+    with pytest.raises(ValueError, match=match):
+        P.validate_parameters(params, command_line)
 
 
 @pytest.mark.parametrize("block, key", [("predict", "fps"), ("export", "units"), ("adapt", "keep_samples"),

@@ -1,4 +1,5 @@
-"""Configuration: a user's dataset paths in conf/local/globals.yml, one key at a time, in every environment."""
+"""Configuration: a user's dataset paths in conf/local/globals.yml, one key at a time, in every
+environment; the parameters resolved once for the run's target (command line > per-target block > block)."""
 
 import shutil
 
@@ -52,26 +53,66 @@ def test_stand_ins_are_written_to_their_own_folders_whatever_paths_say(conf, env
         assert catalog[f"standin_{ds}"]["path"] == catalog[f"raw_{ds}"]["path"] == f"data/01_raw/{folder}"
 
 
+def _params(conf, env, **runtime):
+    return settings.CONFIG_LOADER_CLASS(conf_source=str(conf), env=env, runtime_params=runtime, **settings.CONFIG_LOADER_ARGS)["parameters"]
+
+
 @pytest.mark.parametrize("env", [None, "paper"])
-def test_command_line_beats_the_per_target_block(conf, env):
-    """`--params target=ski,pretrain.lifter.receptive_field=27`: Ski's block sets 1, the
-    command line wins; other keys of the block and other targets are left alone."""
-    from adaptpose_pipeline.pipelines.config import for_target
-
-    runtime = {"target": "ski", "pretrain": {"lifter": {"receptive_field": 27}}}
-    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(conf), env=env, runtime_params=runtime, **settings.CONFIG_LOADER_ARGS)
-    params = loader["parameters"]
-    assert for_target(params["pretrain"], "ski", "pretrain")["lifter"]["receptive_field"] == 27
-    assert for_target(params["pretrain"], "3dhp", "pretrain")["lifter"]["receptive_field"] == 27
-    assert for_target(_loader(conf, env)["parameters"]["pretrain"], "ski", "pretrain")["lifter"]["receptive_field"] == 1
+def test_parameters_are_resolved_for_the_run_target(conf, env):
+    """The blocks come resolved for `target`: Ski's `pretrain.targets.ski` (a 1-frame
+    lifter) is merged in, no block keeps a `targets` key, other targets keep the block's."""
+    ski, h36m = _params(conf, env, target="ski"), _params(conf, env, target="3dhp")
+    assert ski["pretrain"]["lifter"]["receptive_field"] == 1 and h36m["pretrain"]["lifter"]["receptive_field"] == 27
+    assert ski["pretrain"]["lifter"]["channels"] == h36m["pretrain"]["lifter"]["channels"]
+    assert all("targets" not in block for p in (ski, h36m) for block in p.values() if isinstance(block, dict))
+    assert ski["ingest"]["target_test"] == {"dataset": "ski", "splits": ["test"]}
+    assert h36m["ingest"]["coordinates"] in ("annot3", "univ_annot3") and "coordinates" not in ski["ingest"]
 
 
-def test_command_line_value_for_one_target_stays_with_that_target():
-    from adaptpose_pipeline.pipelines.config import command_line_wins, for_target
+@pytest.mark.parametrize("env", [None, "paper"])
+def test_command_line_beats_the_per_target_block_beats_the_block(conf, env):
+    """`--params target=ski,pretrain.lifter.receptive_field=81`: Ski's block sets 1, the
+    command line wins; a value given for one target stays with it; a block-wide value
+    given beside it wins (the rule: command line > per-target block > block)."""
+    cli = _params(conf, env, target="ski", pretrain={"lifter": {"receptive_field": 81}})
+    assert cli["pretrain"]["lifter"] == {**_params(conf, env, target="ski")["pretrain"]["lifter"], "receptive_field": 81}
+    one = {"targets": {"ski": {"lifter": {"receptive_field": 243}}}}
+    assert _params(conf, env, target="ski", pretrain=one)["pretrain"]["lifter"]["receptive_field"] == 243
+    assert _params(conf, env, target="3dhp", pretrain=one)["pretrain"]["lifter"]["receptive_field"] == 27
+    both = {"lifter": {"receptive_field": 81}, **one}
+    assert _params(conf, env, target="ski", pretrain=both)["pretrain"]["lifter"]["receptive_field"] == 81
 
-    params = {"adapt": {"lr": 1.0, "gen": {"k": 1}, "targets": {"ski": {"gen": {"k": 2}}, "3dpw": {"lr": 3.0}}}}
-    runtime = {"adapt": {"targets": {"ski": {"lr": 9.0}}, "gen": {"k": 5}}}
-    merged = command_line_wins(params, runtime)
-    assert merged["adapt"]["targets"] == {"ski": {"gen": {"k": 5}}, "3dpw": {"lr": 3.0}}
-    assert params["adapt"]["targets"]["ski"]["gen"]["k"] == 2  # not changed in place
-    assert command_line_wins(params, None) == params
+
+def test_the_rule_on_a_block():
+    from adaptpose_pipeline.pipelines.config import deep_merge, resolve_targets
+
+    written = {"target": "ski", "seed": 0, "adapt": {"lr": 1.0, "gen": {"k": 1, "n": 4}, "targets": {"ski": {"gen": {"k": 2}, "lr": 3.0}, "3dpw": {"lr": 5.0}}}}
+    assert resolve_targets(written)["adapt"] == {"lr": 3.0, "gen": {"k": 2, "n": 4}}
+    assert resolve_targets({**written, "target": "h36m"})["adapt"] == {"lr": 1.0, "gen": {"k": 1, "n": 4}}
+    # Kedro's loader merges --params into the written files; those values then beat the per-target block
+    given = {"adapt": {"gen": {"k": 7}, "targets": {"ski": {"lr": 9.0}}}}
+    assert resolve_targets(deep_merge(written, given), given)["adapt"] == {"lr": 9.0, "gen": {"k": 7, "n": 4}}
+    assert written["adapt"]["targets"]["ski"]["gen"]["k"] == 2  # not changed in place
+    assert resolve_targets({"target": "mars", "seed": 0}) == {"target": "mars", "seed": 0}  # nothing to resolve
+    with pytest.raises(ValueError, match=r"^target: unknown target 'mars'"):
+        resolve_targets({**written, "target": "mars"})
+    with pytest.raises(ValueError, match=r"^adapt\.targets: unknown targets \['skii'\]"):
+        resolve_targets({**written, "adapt": {"targets": {"skii": {}}}})
+
+
+def test_nodes_receive_the_resolved_blocks():
+    """Through Kedro's own context and catalog: `params:pretrain` is Ski's block."""
+    from kedro.framework.context import KedroContext
+    from kedro.framework.hooks import _create_hook_manager
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ROOT)
+    runtime = {"target": "ski", "adapt": {"train": {"epochs": 2}}}
+    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(ROOT / "conf"), env="base", runtime_params=runtime, **settings.CONFIG_LOADER_ARGS)
+    context = KedroContext(
+        package_name="adaptpose_pipeline", project_path=ROOT, config_loader=loader, hook_manager=_create_hook_manager(),
+        env="base", runtime_params=runtime,
+    )
+    assert context.catalog.load("params:pretrain")["lifter"]["receptive_field"] == 1
+    assert context.catalog.load("params:adapt.train.epochs") == 2
+    assert "targets" not in context.catalog.load("params:ingest") and "targets" not in context.params["pretrain"]

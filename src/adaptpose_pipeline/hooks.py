@@ -12,13 +12,15 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError
 from adaptpose_pipeline.datasets.common import DATASETS
 
 
-def check_parameters(params: dict) -> None:
+def check_parameters(params: dict, command_line: dict | None = None) -> None:
     """Raise a ``ValueError`` naming the key for any parameter the pipelines would
     refuse later (the pydantic models of :mod:`adaptpose_pipeline.parameters`), so that
-    a bad value stops the run before anything is written."""
+    a bad value stops the run before anything is written. ``params`` as written (with
+    their per-target blocks) or already resolved for the target; ``command_line``: the
+    ``--params`` values."""
     from adaptpose_pipeline.parameters import validate_parameters
 
-    validate_parameters(params)
+    validate_parameters(params, command_line)
 
 
 STANDIN_ROOT = ("data", "01_raw")
@@ -47,7 +49,8 @@ class ParameterCheckHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         check_standin_paths(context.config_loader["globals"].get("standin_paths"))
-        check_parameters(context.params)
+        loader = context.config_loader  # settings.ProjectConfigLoader
+        check_parameters(loader.written_parameters(), loader.runtime_params)
 
 
 # The pipelines that write datasets, in the order a fresh checkout runs them; the first

@@ -9,11 +9,13 @@ dataclasses themselves (``core.lifter.LifterConfig``, ``core.training.TrainConfi
 written once, on its field.
 
 :func:`validate_parameters` checks the whole parameter set once, before a run
-(``hooks.ParameterCheckHook``): every per-target block as merged for the run's target
-(``pipelines.config.for_target``), and every ablation row's merged overrides. The
-first error names the dotted key (``adapt.train.epochs: Input should be greater than
-or equal to 1 (got 0)``). Kedro's own typed-parameter conversion is not used: a
-block's ``targets:`` overrides have to be merged for the run's target first.
+(``hooks.ParameterCheckHook``), as resolved for the run's target
+(``pipelines.config.resolve_targets``: command line > ``<block>.targets.<target>`` >
+the block), and every ablation row's overrides merged over its block. The models
+describe resolved blocks (no ``targets`` key). The first error names the dotted key
+where the bad value was written (``adapt.train.epochs: Input should be greater than
+or equal to 1 (got 0)``, ``pretrain.targets.ski.lifter.receptive_field: ...``).
+Kedro's own typed-parameter conversion is not used.
 
 ``python -m adaptpose_pipeline.parameters --write`` (or ``adaptpose schema``) writes
 the JSON schema of all blocks to ``docs/parameters.schema.json``; a test checks that
@@ -52,6 +54,7 @@ from adaptpose_pipeline.core.skeleton import SKELETONS
 from adaptpose_pipeline.core.training import TrainConfig
 from adaptpose_pipeline.datasets.common import DATASETS
 from adaptpose_pipeline.datasets.keypoints import FORMATS
+from adaptpose_pipeline.pipelines.config import TARGETS_KEY, check_target, resolve_targets
 
 SCHEMA_PATH = Path("docs") / "parameters.schema.json"
 ROLES = ("source_train", "source_validation", "target_train", "target_test")
@@ -125,7 +128,8 @@ class Selection(Block):
 
 
 class IngestTarget(Block):
-    """One target's roles and 2D normalisation (``ingest.targets.<target>``)."""
+    """The run's target's roles and 2D normalisation: the ``ingest`` block, resolved
+    for the target. Every target needs its own ``ingest.targets.<target>``."""
 
     source_train: Selection
     source_validation: Selection
@@ -140,10 +144,6 @@ class IngestTarget(Block):
         if self.coordinates is not None and "3dhp" not in {getattr(self, r).dataset for r in ROLES}:
             raise ValueError("coordinates: only 3DHP has a choice of coordinates, and no role reads 3dhp")
         return self
-
-
-class Ingest(Block):
-    targets: dict[Target, IngestTarget]
 
 
 # ---- pretrain -------------------------------------------------------------------------
@@ -175,7 +175,6 @@ class PretrainLifter(Block):
 class Pretrain(Block):
     lifter: PretrainLifter
     train: TrainConfig
-    targets: dict[Target, dict[str, Any]] = {}  # per-target overrides, merged over the blocks above
 
 
 # ---- evaluate -------------------------------------------------------------------------
@@ -186,7 +185,6 @@ class Evaluate(Block):
     # a whole number of mm: it names the metric (pck150)
     pck_threshold_mm: Annotated[int, Field(gt=0)]
     skeleton_frames: PositiveInt  # evenly spaced valid test frames drawn
-    targets: dict[Target, dict[str, Any]] = {}
 
     @field_validator("pck_threshold_mm", mode="before")
     @classmethod
@@ -306,7 +304,6 @@ class Adapt(Block):
     reprojection: Reprojection
     keep_samples: _field(AdaptConfig, "keep_samples")
     guard: Guard = Guard.off()
-    targets: dict[Target, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _builds(self):
@@ -409,7 +406,7 @@ class Parameters(Block):
     device: Annotated[str, Field(strict=True, pattern=rf"^({'|'.join(DEVICE_CHOICES)})(:\d+)?$")]
     checkpoints: Checkpoints | None = None
     standin: Standin | None = None
-    ingest: Ingest | None = None
+    ingest: IngestTarget | None = None
     pretrain: Pretrain | None = None
     evaluate: Evaluate | None = None
     adapt: Adapt | None = None
@@ -421,7 +418,8 @@ class Parameters(Block):
     table8: dict[str, AblationRow] | None = None
 
 
-PER_TARGET = {"pretrain": Pretrain, "evaluate": Evaluate, "adapt": Adapt}
+# The blocks an ablation row overrides.
+ROW_BLOCKS = {"adapt": Adapt, "pretrain": Pretrain}
 
 
 def check(model: type[BaseModel], value, prefix: str):
@@ -432,34 +430,73 @@ def check(model: type[BaseModel], value, prefix: str):
         raise ValueError(describe(exc, prefix)) from None
 
 
-def for_run(params: dict, block: str, target: str) -> dict:
-    """``params[block]`` merged for ``target`` (its ``targets.<target>`` overrides applied)."""
-    from adaptpose_pipeline.pipelines.config import for_target
+class _OneError:
+    """One error of a ``ValidationError``, for :func:`describe` (which reads ``errors()``)."""
 
-    return for_target(params[block], target, block)
+    def __init__(self, error: dict) -> None:
+        self._error = error
+
+    def errors(self) -> list[dict]:
+        return [self._error]
 
 
-def validate_parameters(params: dict) -> Parameters:
+def written_at(params: dict, command_line: dict | None, key: str) -> str:
+    """``key`` (dotted, of the resolved parameters) as it was written: under its block's
+    ``targets.<target>`` when that per-target block gave the value and the command
+    line did not; else ``key`` itself."""
+    block, *path = key.split(".")
+    written = params.get(block)
+    target = params.get("target")
+    if not path or not isinstance(written, dict) or not isinstance(written.get(TARGETS_KEY), dict):
+        return key
+    per = written[TARGETS_KEY].get(target)
+    base = {k: v for k, v in written.items() if k != TARGETS_KEY}
+    given = (command_line or {}).get(block)
+    for part in path:
+        if isinstance(given, dict) and part in given and not isinstance(given[part], dict):
+            return key  # the command line's value wins
+        if not isinstance(per, dict) or part not in per:
+            return key
+        if not isinstance(per[part], dict) or not isinstance(base, dict) or part not in base:
+            return ".".join((block, TARGETS_KEY, target, *path))  # the per-target block alone wrote this
+        per, base = per[part], base[part]
+        given = given.get(part) if isinstance(given, dict) else None
+    return key
+
+
+def check_written(model: type[BaseModel], params: dict, command_line: dict | None, resolved: dict):
+    """``model.model_validate(resolved)``, each error naming the key where ``params``
+    (as written) set the bad value."""
+    try:
+        return model.model_validate(resolved)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            line = describe(_OneError(error))
+            key = re.match(r"([\w.]+): ", line)
+            lines.append(written_at(params, command_line, key[1]) + line[key.end(1):] if key else line)
+        raise ValueError("; ".join(lines)) from None
+
+
+def validate_parameters(params: dict, command_line: dict | None = None) -> Parameters:
     """Check every block once, before a run; raise ``ValueError`` naming the key.
 
-    The shared blocks are checked as written; ``pretrain``, ``evaluate`` and ``adapt``
-    also as merged for the run's target, ``ingest`` for the run's target's entry, and
-    every ablation row's overrides merged over its block.
+    ``params`` as written (per-target blocks and all; or already resolved),
+    ``command_line`` the ``--params`` values. The blocks are checked as resolved for
+    the run's target, ``ingest`` also for the target's own block, and every ablation
+    row's overrides merged over its block.
     """
     from adaptpose_pipeline.pipelines.ablation.nodes import TABLES, row_parameters
 
-    target = params.get("target")
-    if target not in DATASETS:
-        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)} (e.g. --params target=3dhp)")
-    out = check(Parameters, params, "")
-    if out.ingest is not None and target not in out.ingest.targets:
-        raise ValueError(f"ingest.targets.{target}: missing from parameters_ingest.yml")
-    for block, model in PER_TARGET.items():
-        if block in params:
-            check(model, for_run(params, block, target), block)
+    target = check_target(params.get("target"))
+    resolved = resolve_targets(params, command_line)
+    ingest = params.get("ingest")
+    if isinstance(ingest, dict) and not (ingest.get(TARGETS_KEY) or {}).get(target) and not set(ROLES) <= set(resolved["ingest"]):
+        raise ValueError(f"ingest.targets.{target}: missing from parameters_ingest.yml (each target names its own {', '.join(ROLES)})")
+    out = check_written(Parameters, params, command_line, resolved)
     for number, rows in TABLES.items():
         table = f"table{number}"
-        given = params.get(table)
+        given = resolved.get(table)
         if given is None:
             continue
         missing, unknown = sorted(set(rows) - set(given)), sorted(set(given) - set(rows))
@@ -467,16 +504,28 @@ def validate_parameters(params: dict) -> Parameters:
             raise ValueError(f"{table}: expected rows {list(rows)}; missing {missing}, unknown {unknown}")
         for row, spec in given.items():
             overrides = spec.get("overrides") or {}
-            for block in ("adapt", "pretrain"):
-                if block in params and (block == "adapt" or block in overrides):
-                    check(PER_TARGET[block], row_parameters(params[block], overrides, target, block),
-                          f"{table}.{row}.overrides.{block}")
+            for block, model in ROW_BLOCKS.items():
+                if block in resolved and (block == "adapt" or block in overrides):
+                    check(model, row_parameters(resolved[block], overrides, block), f"{table}.{row}.overrides.{block}")
     return out
 
 
 def json_schema() -> dict:
     """The JSON schema of every parameter block (``docs/parameters.schema.json``)."""
     schema = Parameters.model_json_schema(by_alias=True)
+    for name, prop in schema["properties"].items():  # the files' per-target blocks (pipelines.config)
+        refs = [p["$ref"] for p in prop.get("anyOf", [prop]) if "$ref" in p]
+        if refs:
+            block = schema["$defs"][refs[0].rsplit("/", 1)[1]]
+            block["properties"][TARGETS_KEY] = {
+                "description": f"Per-target blocks: {name}.targets.<target> is merged over the rest of {name} for that "
+                "target; a --params value beats both (pipelines/config.py, conf/README.md).",
+                "type": "object",
+                "propertyNames": {"enum": list(DATASETS)},
+                "additionalProperties": {"type": ["object", "null"]},
+            }
+    # each target's roles are written in its own ingest.targets.<target>
+    schema["$defs"]["IngestTarget"].pop("required")
     schema["title"] = "adaptpose-pipeline parameters"
     schema["description"] = (
         "Every block of conf/<env>/parameters*.yml. Generated by `adaptpose schema` "

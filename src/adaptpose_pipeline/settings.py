@@ -35,23 +35,29 @@ class ProjectConfigLoader(OmegaConfigLoader):
     environment are merged, key by key, over ``base``, and ``conf/local/globals.yml``
     over both: the paths a user set are the paths every run reads.
 
-    Parameters given on the command line (``--params``) also beat the per-target blocks
-    (``<pipeline>.targets.<target>``): see ``pipelines.config.command_line_wins``.
+    ``parameters`` are resolved for the run's ``target`` here, once, before any node
+    runs: command line (``--params``) > per-target block (``<block>.targets.<target>``)
+    > the block (``pipelines.config.resolve_targets``). Nodes receive plain blocks.
     """
 
     def __getitem__(self, key: str) -> dict:
-        config = super().__getitem__(key)
         if key == "parameters":
-            # A value given on the command line beats a per-target block's.
-            from adaptpose_pipeline.pipelines.config import command_line_wins
+            from adaptpose_pipeline.pipelines.config import resolve_targets
 
-            return command_line_wins(config, self.runtime_params)
+            return resolve_targets(self.written_parameters(), self.runtime_params)
+        config = super().__getitem__(key)
         if key != "globals" or (self.env or self.default_run_env) == LOCAL_ENV or self._protocol != "file":
             return config
         local = Path(self.conf_source) / LOCAL_ENV / "globals.yml"
         if not local.is_file():
             return config
         return OmegaConf.to_container(OmegaConf.merge(config, OmegaConf.load(local)), resolve=True)
+
+    def written_parameters(self) -> dict:
+        """The parameters as the files and the command line give them, per-target blocks
+        unresolved: what ``ParameterCheckHook`` checks, so that an error names the key
+        where a bad value was written (``pretrain.targets.ski.lifter.receptive_field``)."""
+        return super().__getitem__("parameters")
 
 
 CONFIG_LOADER_CLASS = ProjectConfigLoader

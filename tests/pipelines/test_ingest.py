@@ -98,7 +98,7 @@ def test_3dhp_test_only_root_with_test_sequence_subsets(tmp_path):
         "target_train": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS1", "TS2", "TS3"]},
         "target_test": {"dataset": "3dhp", "splits": ["test"], "sequences": ["TS4", "TS5", "TS6"]},
     }
-    ingest = {"targets": {"3dhp": {**roles, "normalisation": "frobenius"}}}
+    ingest = {**roles, "normalisation": "frobenius"}  # the block resolved for 3dhp (pipelines.config)
     poses = read_common_form(ingest, "3dhp", raw_h36m=h36m, raw_3dhp=hp)
     frames = dict(zip(ROLES, split_by_role(poses, ingest, "3dhp")))
     assert sorted(frames["target_train"]["sequence"].unique()) == ["TS1", "TS2", "TS3"]
@@ -106,7 +106,7 @@ def test_3dhp_test_only_root_with_test_sequence_subsets(tmp_path):
     arrays = build_model_input(frames["target_test"], ingest, "3dhp", "target_test")
     assert sorted({n.split("/")[2] for n in arrays["seq_name"]}) == ["TS4", "TS5", "TS6"]
 
-    roles = ingest["targets"]["3dhp"]
+    roles = ingest
     roles["target_test"]["sequences"] = ["TS4", "TS9"]
     with pytest.raises(DataError, match=r"ingest\.targets\.3dhp\.target_test\.sequences: .* found unknown \['TS9'\]"):
         split_by_role(poses, ingest, "3dhp")
@@ -180,7 +180,7 @@ def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path)
     }
     arrays = {}
     for coordinates in ("annot3", "univ_annot3"):
-        ingest = {"targets": {"3dhp": {**cfg, "coordinates": coordinates}}}
+        ingest = {**cfg, "coordinates": coordinates}
         frames = dict(zip(ROLES, split_by_role(read_common_form(ingest, "3dhp", raw_h36m=h36m, raw_3dhp=hp), ingest, "3dhp")))
         arrays[coordinates] = build_model_input(frames["target_test"], ingest, "3dhp", "target_test")
         assert arrays[coordinates]["coordinates"].tolist() == [coordinates]
@@ -199,7 +199,7 @@ def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path)
 def test_bad_coordinates_are_named(target, change, message):
     from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 
-    ingest = yaml.safe_load((ROOT / "conf/base/parameters_ingest.yml").read_text())["ingest"]
-    ingest["targets"][target].update(change)
+    ingest = yaml.safe_load((ROOT / "conf/base/parameters_ingest.yml").read_text())["ingest"]["targets"][target]
+    ingest.update(change)
     with pytest.raises(ValueError, match=message):
         target_config(ingest, target)

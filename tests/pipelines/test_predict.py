@@ -219,7 +219,7 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path):
 
 
 PARAMS = {"input": None, "format": "auto", "model": "baseline", "image_size": None, "min_score": 0.3, "plot_frames": 4, "bvh": False, "fps": 25.0}
-INGEST = {"targets": {TARGET: {"normalisation": "screen", **{r: {"dataset": "h36m"} for r in ("source_train", "source_validation", "target_train", "target_test")}}}}
+INGEST = {"normalisation": "screen", **{r: {"dataset": "h36m"} for r in ("source_train", "source_validation", "target_train", "target_test")}}
 
 
 @pytest.mark.parametrize(

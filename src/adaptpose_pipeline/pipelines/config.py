@@ -1,8 +1,22 @@
-"""Parameter helpers shared by the pipelines (no I/O)."""
+"""The run's parameters for its target, resolved once before any node runs (no I/O).
+
+One rule, for every top-level parameter block that has a ``targets:`` mapping::
+
+    command line (--params)  >  per-target block (<block>.targets.<target>)  >  the block
+
+``settings.ProjectConfigLoader`` applies it to ``parameters``, so ``context.params``
+and every ``params:<block>`` a node receives is the plain block for the run's
+``target``, without a ``targets`` key. Mappings merge key by key; any other value
+replaces.
+"""
 
 from __future__ import annotations
 
 import copy
+
+from adaptpose_pipeline.datasets.common import DATASETS
+
+TARGETS_KEY = "targets"
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -13,42 +27,56 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def for_target(params: dict, target: str, name: str) -> dict:
-    """A pipeline's parameter block with ``targets.<target>`` merged over it."""
-    targets = params.get("targets") or {}
-    unknown = set(targets) - {"h36m", "3dhp", "3dpw", "ski"}
+def check_target(target) -> str:
+    """``target`` if it names a dataset, else a ``ValueError`` naming the key."""
+    if target not in DATASETS:
+        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)} (e.g. --params target=3dhp)")
+    return target
+
+
+def per_target_blocks(params: dict) -> list[str]:
+    """The top-level blocks of ``params`` that have a ``targets:`` mapping."""
+    return [name for name, block in params.items() if isinstance(block, dict) and TARGETS_KEY in block]
+
+
+def _check_targets(name: str, targets) -> dict:
+    if targets is None:
+        return {}
+    if not isinstance(targets, dict):
+        raise ValueError(f"{name}.targets: expected a mapping from target to settings, got {targets!r}")
+    unknown = sorted(set(targets) - set(DATASETS))
     if unknown:
-        raise KeyError(f"{name}.targets: unknown targets {sorted(unknown)}")
-    base = {k: v for k, v in params.items() if k != "targets"}
-    return deep_merge(base, targets.get(target, {}))
+        raise ValueError(f"{name}.targets: unknown targets {unknown}; expected some of {list(DATASETS)}")
+    for target, block in targets.items():
+        if block is not None and not isinstance(block, dict):
+            raise ValueError(f"{name}.targets.{target}: expected a mapping of this block's keys, got {block!r}")
+    return targets
 
 
-def _leaves(tree: dict, path: tuple = ()):
-    """``(key path, value)`` of every non-mapping value of a nested mapping."""
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from _leaves(value, (*path, key))
-        else:
-            yield (*path, key), value
+def resolve_block(block: dict, target: str, command_line: dict | None = None, name: str = "") -> dict:
+    """``block`` for ``target``: its ``targets.<target>`` merged over it, then the
+    command line's values for the block (``command_line``, its ``targets`` aside) over that."""
+    targets = _check_targets(name, block.get(TARGETS_KEY))
+    base = {k: v for k, v in block.items() if k != TARGETS_KEY}
+    given = {k: v for k, v in (command_line or {}).items() if k != TARGETS_KEY} if isinstance(command_line, dict) else {}
+    return deep_merge(deep_merge(base, targets.get(target) or {}), given)
 
 
-def command_line_wins(params: dict, runtime: dict | None) -> dict:
-    """``params`` with each command-line value (``--params``) also written into every
-    per-target block that sets the same key, so that :func:`for_target` keeps it.
+def resolve_targets(params: dict, command_line: dict | None = None) -> dict:
+    """Every block of ``params`` that has ``targets:`` resolved for ``params["target"]``
+    by the rule above; the other entries as they are.
 
-    ``--params target=ski,pretrain.lifter.receptive_field=27`` then trains a 27-frame
-    lifter although ``pretrain.targets.ski.lifter.receptive_field`` is 1. A value given
-    for one target (``pretrain.targets.ski.lifter.receptive_field=27``) is already in
-    that target's block."""
-    out = copy.deepcopy(params)
-    for (block, *rest), value in _leaves(runtime or {}):
-        targets = out.get(block, {}).get("targets") if isinstance(out.get(block), dict) else None
-        if not rest or rest[0] == "targets" or not isinstance(targets, dict):
-            continue
-        for override in targets.values():
-            node = override
-            for key in rest[:-1]:
-                node = node.get(key) if isinstance(node, dict) else None
-            if isinstance(node, dict) and rest[-1] in node:
-                node[rest[-1]] = copy.deepcopy(value)
-    return out
+    ``params``: the parameter files with the command line merged in (Kedro's loader);
+    ``command_line``: the ``--params`` values alone (nested), which beat a per-target
+    block. A ``--params <block>.targets.<target>.<key>=...`` value is part of the
+    per-target block; one given for the whole block (``<block>.<key>``) beats it.
+    """
+    blocks = per_target_blocks(params)
+    if not blocks:
+        return dict(params)
+    target = check_target(params.get("target"))
+    command_line = command_line or {}
+    return {
+        name: resolve_block(value, target, command_line.get(name), name) if name in blocks else value
+        for name, value in params.items()
+    }

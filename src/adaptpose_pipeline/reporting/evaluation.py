@@ -60,7 +60,7 @@ def check_params(evaluate: dict) -> dict:
     PCK threshold (a whole number of mm, as an int), frames to draw."""
     from adaptpose_pipeline.parameters import Evaluate, check  # parameters imports this package's neighbours
 
-    return check(Evaluate, evaluate, "evaluate").model_dump(exclude={"targets"})
+    return check(Evaluate, evaluate, "evaluate").model_dump()
 
 
 def select_joints(poses: np.ndarray, skeleton: Skeleton) -> np.ndarray:

@@ -17,7 +17,7 @@ import mlflow
 
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, control_lifter
-from adaptpose_pipeline.pipelines.config import deep_merge, for_target
+from adaptpose_pipeline.pipelines.config import deep_merge
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
 from adaptpose_pipeline.reporting.evaluation import protocol_params
 
@@ -36,13 +36,11 @@ OWN_BASELINE = {(8, "f1"), (8, "f27")}
 NO_ADAPTATION = {(5, "baseline")}
 
 
-def row_parameters(base: dict, overrides: dict | None, target: str, name: str) -> dict:
-    """``base`` (``adapt`` or ``pretrain``) for ``target``, with the row's overrides on top.
-
-    The target's own block is applied first, so a row's choice (e.g. Table 8's
-    receptive field) wins over a per-target default (Ski's single-frame lifter).
-    """
-    return deep_merge(for_target(base, target, name), (overrides or {}).get(name) or {})
+def row_parameters(base: dict, overrides: dict | None, name: str) -> dict:
+    """``base`` (``adapt`` or ``pretrain``, resolved for the run's target) with the row's
+    overrides on top: a row's choice (e.g. Table 8's receptive field) wins over a
+    per-target setting (Ski's single-frame lifter) and over the command line."""
+    return deep_merge(base, (overrides or {}).get(name) or {})
 
 
 def _tags(table: int, row: str, target: str, seed: int, info: dict) -> dict[str, str]:

@@ -29,13 +29,13 @@ def _row_nodes(table: int, row: str) -> list:
         return [node(rec, inputs=["metrics_baseline", "params:target", "params:seed", "params:row"], outputs="row_result", name="record_row")]
     rec = _bind(record_row, table=table, row=row)
     nodes = [
-        node(_bind(row_parameters, name="adapt"), inputs=["params:adapt", "params:overrides", "params:target"], outputs="row_adapt", name="configure_adapt"),
+        node(_bind(row_parameters, name="adapt"), inputs=["params:adapt", "params:overrides"], outputs="row_adapt", name="configure_adapt"),
     ]
     lifter = "lifter_baseline"
     if (table, row) in OWN_BASELINE:
         lifter = "row_lifter_baseline"
         nodes += [
-            node(_bind(row_parameters, name="pretrain"), inputs=["params:pretrain", "params:overrides", "params:target"], outputs="row_pretrain", name="configure_pretrain"),
+            node(_bind(row_parameters, name="pretrain"), inputs=["params:pretrain", "params:overrides"], outputs="row_pretrain", name="configure_pretrain"),
             node(
                 _bind(pretrain_row, table=table, row=row),
                 inputs=["source_train_arrays", "source_validation_arrays", "row_pretrain", "params:target", "params:seed", "params:device", "params:checkpoints"],

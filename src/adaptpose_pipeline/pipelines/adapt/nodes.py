@@ -20,7 +20,6 @@ from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.parameters import Adapt, AdaptGenerator, Guard, Proportions, check
-from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,7 @@ _log_epoch = _epoch_logger("adapt")
 _log_control_epoch = _epoch_logger("control")
 
 
-def _loop_setup(adapt_params: dict, lifter_baseline: dict, ingest: dict, target: str, seed: int, device: str):
-    params = for_target(adapt_params, target, "adapt")
+def _loop_setup(params: dict, lifter_baseline: dict, ingest: dict, target: str, seed: int, device: str):
     cfg = adapt_config(params)
     baseline = LifterCheckpoint.from_payload(lifter_baseline)
     gen_cfg = GeneratorConfig(frames=baseline.config.receptive_field, **generator_params(params))

@@ -15,7 +15,6 @@ from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import get_skeleton
 from adaptpose_pipeline.core.training import predict_sequences
 from adaptpose_pipeline.core.windows import check_arrays
-from adaptpose_pipeline.pipelines.config import for_target
 from adaptpose_pipeline.reporting import plots
 from adaptpose_pipeline.reporting.evaluation import (
     check_params,
@@ -49,9 +48,9 @@ def compute_metrics(
     predictions: np.ndarray, target_test_arrays: dict, evaluate: dict, target: str, ingest: dict, model: str
 ) -> dict:
     """The metrics file of ``model`` on the target test split (valid frames, mm)."""
-    params = check_params(for_target(evaluate, target, "evaluate"))
+    params = check_params(evaluate)
     try:
-        source = ingest["targets"][target]["source_train"]["dataset"]
+        source = ingest["source_train"]["dataset"]
     except KeyError:
         raise KeyError(f"ingest.targets.{target}.source_train.dataset: missing") from None
     metrics = {
@@ -71,7 +70,7 @@ def compute_metrics(
 
 def plot_skeletons(predictions: np.ndarray, target_test_arrays: dict, evaluate: dict, target: str) -> Figure:
     """Predicted vs true skeletons on evenly spaced valid test frames."""
-    params = check_params(for_target(evaluate, target, "evaluate"))
+    params = check_params(evaluate)
     skeleton = get_skeleton(params["joint_set"])
     frames = pick_frames(target_test_arrays["valid"], params["skeleton_frames"])
     names = frame_sequences(target_test_arrays)

@@ -17,15 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def target_config(ingest: dict, target: str) -> dict:
-    """The run's target block of ``ingest.targets``, checked (``parameters.IngestTarget``)."""
+    """The ``ingest`` block (resolved for ``target``: ``pipelines.config``), checked
+    (``parameters.IngestTarget``); errors name ``ingest.targets.<target>``, where each
+    target's roles are written."""
     if target not in DATASETS:
         raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)}")
-    try:
-        cfg = ingest["targets"][target]
-    except KeyError:
-        raise KeyError(f"ingest.targets.{target}: missing from parameters_ingest.yml") from None
-    check(IngestTarget, cfg, f"ingest.targets.{target}")
-    return cfg
+    check(IngestTarget, ingest, f"ingest.targets.{target}")
+    return ingest
 
 
 def coordinates(cfg: dict, dataset: str) -> str:

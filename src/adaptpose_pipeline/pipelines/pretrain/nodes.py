@@ -16,7 +16,6 @@ from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.parameters import Pretrain, check
-from adaptpose_pipeline.pipelines.config import for_target
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,7 @@ def _log_epoch(epoch: int, record: dict) -> None:
 
 
 def pretrain_configs(params: dict) -> tuple[LifterConfig, TrainConfig]:
-    """The lifter and training configurations from a target's ``pretrain`` block
+    """The lifter and training configurations from the ``pretrain`` block
     (``parameters.Pretrain``): ``lifter.receptive_field`` (1 or 27, 81, ...) picks
     VideoPose3D's filter widths; an explicit ``lifter.filter_widths`` list wins over it."""
     block = check(Pretrain, params, "pretrain")
@@ -46,12 +45,12 @@ def pretrain_lifter(
 ) -> tuple[dict, pd.DataFrame]:
     """Train the baseline lifter on the source; select on the source validation split.
     Saves an epoch checkpoint (``<checkpoints.dir>/<target>/<stage>.pt``) after every
-    epoch; resumes from it with ``checkpoints.resume``."""
-    params = for_target(pretrain, target, "pretrain")
-    lifter_cfg, train_cfg = pretrain_configs(params)
+    epoch; resumes from it with ``checkpoints.resume``. ``pretrain``: the block as
+    resolved for ``target`` (``pipelines.config``)."""
+    lifter_cfg, train_cfg = pretrain_configs(pretrain)
     seed_everything(seed)
     dev = resolve_device(device)
-    stamp = fingerprint({"stage": "pretrain", "params": params, "seed": seed}, {"train": source_train, "validation": source_validation}, dev)
+    stamp = fingerprint({"stage": "pretrain", "params": pretrain, "seed": seed}, {"train": source_train, "validation": source_validation}, dev)
     ckpt = EpochCheckpoints(checkpoints, target, stage, stamp)
     resume = ckpt.load()
     for record in (resume or {}).get("history", []):  # this run's MLflow curves start at epoch 0 too
@@ -67,7 +66,7 @@ def pretrain_lifter(
         "selected_epoch": best["epoch"],
         "val_mpjpe_mm": best["val_mpjpe_mm"],
         "selection": "lowest MPJPE on the source validation split",
-        "train": dict(params["train"]),
+        "train": dict(pretrain["train"]),
     }
     if mlflow.active_run() is not None:
         mlflow.log_metric("pretrain_best_val_mpjpe_mm", best["val_mpjpe_mm"])
