@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.repro import TINY
 from benchmarks import common
 from benchmarks.common import ROOT
@@ -224,7 +224,7 @@ def read_mlflow(uri: str, target: str, tables: list[str]) -> tuple[dict, list[di
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__)
-    p.add_argument("--target", default="3dhp", choices=list(DATASETS))
+    p.add_argument("--target", default="3dhp", choices=list(registry.names()))
     p.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--params", default="", help="extra --params for every kedro run")

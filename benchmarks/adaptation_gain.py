@@ -14,7 +14,7 @@ Goal (issue 9): MPJPE at least 20% lower after adaptation on every target (mean 
 
 from __future__ import annotations
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.repro import TINY
 from benchmarks import common
 
@@ -58,7 +58,7 @@ def summarise(runs: list[dict], targets: list[str]) -> tuple[dict, list[list], l
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__)
-    p.add_argument("--targets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    p.add_argument("--targets", nargs="+", default=list(registry.names()), choices=list(registry.names()))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--params", default="", help="extra --params for every kedro run")
     common.add_keep(p)

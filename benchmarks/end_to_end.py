@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.repro import TINY
 from benchmarks import common
 
@@ -35,7 +35,7 @@ PAPER_ONE_EPOCH = "adapt.train.epochs=1,adapt.train.warmup_epochs=0"
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__)
-    p.add_argument("--targets", nargs="+", default=None, choices=list(DATASETS), help="default: all four (paper: 3dhp)")
+    p.add_argument("--targets", nargs="+", default=None, choices=list(registry.names()), help="default: all four (paper: 3dhp)")
     p.add_argument("--params", default="", help="extra --params for every kedro run, e.g. seed=1")
     p.add_argument("--env", default=None, help="kedro configuration environment (paper needs CUDA)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="the runs' device parameter")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     needs_cuda = args.device == "cuda" or args.env == "paper"
     if needs_cuda and common.cuda_devices("cuda") is None:
         return 0
-    targets = args.targets or (["3dhp"] if args.env == "paper" else list(DATASETS))
+    targets = args.targets or (["3dhp"] if args.env == "paper" else list(registry.names()))
     extra = common.join_params(PAPER_ONE_EPOCH if args.env == "paper" else "", args.params,
                                f"device={args.device}" if args.device != "auto" else "")
     if args.quick:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from benchmarks import common
 
 NAME = "scaling"
@@ -43,7 +43,7 @@ def fits(points: list[dict], stages: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(__doc__)
     p.add_argument("--scales", nargs="+", type=float, default=[1.0, 2.0, 4.0])
-    p.add_argument("--target", default="3dhp", choices=list(DATASETS))
+    p.add_argument("--target", default="3dhp", choices=list(registry.names()))
     p.add_argument("--pretrain", action="store_true", help="also one pretraining epoch over every source frame")
     p.add_argument("--params", default="", help="extra --params for every kedro run")
     args = p.parse_args(argv)

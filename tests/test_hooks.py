@@ -110,8 +110,11 @@ def test_stand_in_folders_must_lie_under_data_01_raw(value):
 
     good = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["globals"]["standin_paths"]
     check_standin_paths(good)
+    check_standin_paths({**good, "h36m": "data/01_raw/h36m_elsewhere"})
     with pytest.raises(ValueError, match="standin_paths.h36m: expected a folder under data/01_raw/"):
         check_standin_paths({**good, "h36m": value})
+    with pytest.raises(ValueError, match="standin_paths.h63m: unknown dataset"):
+        check_standin_paths({**good, "h63m": "data/01_raw/h36m"})
 
 
 def test_data_kind_per_dataset(tmp_path):

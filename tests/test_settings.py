@@ -24,21 +24,29 @@ def _loader(conf, env=None):
     return settings.CONFIG_LOADER_CLASS(conf_source=str(conf), env=env, **settings.CONFIG_LOADER_ARGS)
 
 
+def _folders(loader) -> dict[str, str]:
+    """Every raw_<dataset> and standin_<dataset> catalog entry's folder (from the factories)."""
+    from kedro.io import DataCatalog
+
+    from adaptpose_pipeline.datasets import registry
+
+    catalog = DataCatalog.from_config(loader["catalog"])
+    return {f"{kind}_{ds}": str(catalog.get(f"{kind}_{ds}")._path) for kind in ("raw", "standin") for ds in registry.names()}
+
+
 @pytest.mark.parametrize("env", [None, "local", "paper"])
 def test_one_local_path_overrides_only_that_path_in_every_env(conf, env):
     loader = _loader(conf, env)
-    assert loader["globals"]["paths"] == {
-        "h36m": "/data/human36m", "3dhp": "data/01_raw/mpi_inf_3dhp", "3dpw": "data/01_raw/3dpw", "ski": "data/01_raw/ski",
-    }  # fmt: skip
-    catalog = loader["catalog"]
-    assert catalog["raw_h36m"]["path"] == "/data/human36m"
-    assert catalog["raw_3dhp"]["path"] == "data/01_raw/mpi_inf_3dhp"
+    assert loader["globals"]["paths"] == {"h36m": "/data/human36m"}
+    folders = _folders(loader)
+    assert folders["raw_h36m"] == "/data/human36m"
+    assert folders["raw_3dhp"] == "data/01_raw/mpi_inf_3dhp"
 
 
 def test_paper_env_keeps_its_own_parameters_and_base_globals_without_local(conf):
     shutil.rmtree(conf / "local")
     loader = _loader(conf, "paper")
-    assert loader["catalog"]["raw_h36m"]["path"] == "data/01_raw/h36m"
+    assert _folders(loader)["raw_h36m"] == "data/01_raw/h36m"
     assert loader["globals"]["default_target"] == "3dhp"
 
 
@@ -46,11 +54,11 @@ def test_paper_env_keeps_its_own_parameters_and_base_globals_without_local(conf)
 def test_stand_ins_are_written_to_their_own_folders_whatever_paths_say(conf, env):
     """The stand-in generator saves `standin_<dataset>`, which keeps the default folder
     under data/01_raw when the user set a real path (existing or not)."""
-    catalog = _loader(conf, env)["catalog"]
-    assert catalog["raw_h36m"]["path"] == "/data/human36m"
-    assert catalog["standin_h36m"]["path"] == "data/01_raw/h36m"
+    folders = _folders(_loader(conf, env))
+    assert folders["raw_h36m"] == "/data/human36m"
+    assert folders["standin_h36m"] == "data/01_raw/h36m"
     for ds, folder in {"3dhp": "mpi_inf_3dhp", "3dpw": "3dpw", "ski": "ski"}.items():
-        assert catalog[f"standin_{ds}"]["path"] == catalog[f"raw_{ds}"]["path"] == f"data/01_raw/{folder}"
+        assert folders[f"standin_{ds}"] == folders[f"raw_{ds}"] == f"data/01_raw/{folder}"
 
 
 def _params(conf, env, **runtime):

@@ -51,7 +51,7 @@ def _common(target: str | None, seed: int | None, pairs: tuple[str, ...]) -> dic
     return params
 
 
-TARGET = click.option("--target", "-t", default=None, help="3dhp, 3dpw, ski or h36m (default: globals.yml's default_target)")
+TARGET = click.option("--target", "-t", default=None, help="a dataset of datasets/registry.py: h36m, 3dhp, 3dpw, ski, ... (default: globals.yml's default_target)")
 SEED = click.option("--seed", type=int, default=None, help="seed of every random draw (default 0)")
 ENV = click.option("--env", "-e", default=None, help="Kedro environment, e.g. paper (default: local)")
 PARAM = click.option("--param", "-p", "pairs", multiple=True, metavar="KEY=VALUE", help="any parameter, repeatable: -p adapt.train.epochs=2")

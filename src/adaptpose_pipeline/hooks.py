@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from kedro.framework.hooks import hook_impl
 from kedro.io.core import AbstractVersionedDataset, DatasetError
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 
 
 def check_parameters(params: dict, command_line: dict | None = None) -> None:
@@ -27,11 +27,13 @@ STANDIN_ROOT = ("data", "01_raw")
 
 
 def check_standin_paths(standin_paths: dict) -> None:
-    """Every stand-in folder must be a folder of its own under ``data/01_raw``: the stand-in
-    generator writes nowhere else, so a real dataset's path is never filled with
-    synthetic data (``paths`` is where real data go)."""
-    for ds in DATASETS:
-        value = (standin_paths or {}).get(ds)
+    """Every stand-in folder named in ``standin_paths`` must be a folder of its own under
+    ``data/01_raw`` (the others are the registry's folders there): the stand-in generator
+    writes nowhere else, so a real dataset's path is never filled with synthetic data
+    (``paths`` is where real data go)."""
+    for ds, value in (standin_paths or {}).items():
+        if ds not in registry.names():
+            raise ValueError(f"standin_paths.{ds}: unknown dataset; expected one of {list(registry.names())}")
         parts = PurePosixPath(str(value)).parts if isinstance(value, str) else ()
         if parts[:2] != STANDIN_ROOT or len(parts) < 3 or ".." in parts:
             raise ValueError(
@@ -42,7 +44,7 @@ def check_standin_paths(standin_paths: dict) -> None:
 
 def data_kinds(catalog) -> dict[str, str]:
     """Per dataset, what its ``raw_<dataset>`` folder holds: ``standin``, ``real`` or ``missing``."""
-    return {ds: catalog.get(f"raw_{ds}").load().kind for ds in DATASETS if f"raw_{ds}" in catalog}
+    return {ds: catalog.get(f"raw_{ds}").load().kind for ds in registry.names() if f"raw_{ds}" in catalog}
 
 
 class ParameterCheckHook:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from adaptpose_pipeline.core import bvh
 from adaptpose_pipeline.core.adapt import PROPORTIONS, AdaptConfig, HardRatio
@@ -52,20 +52,28 @@ from adaptpose_pipeline.core.schema import (
 )
 from adaptpose_pipeline.core.skeleton import SKELETONS
 from adaptpose_pipeline.core.training import TrainConfig
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.keypoints import FORMATS
 from adaptpose_pipeline.pipelines.config import TARGETS_KEY, check_target, resolve_targets
 
 SCHEMA_PATH = Path("docs") / "parameters.schema.json"
 ROLES = ("source_train", "source_validation", "target_train", "target_test")
-# The native field each dataset's 3D ground truth comes from; 3DHP has two
-# (``ingest.targets.<target>.coordinates``): annot3 as captured, univ_annot3 rescaled to
-# the Human3.6M "universal" skeleton height (what the official 3DHP evaluation scores).
-COORDINATES = {"h36m": ("positions_3d",), "3dhp": ("annot3", "univ_annot3"), "3dpw": ("jointPositions",), "ski": ("3D",)}
 PREDICT_MODELS = ("baseline", "adapted")
 EXPORT_UNITS = {"m": 1.0, "cm": 100.0}
 
-Target = Literal[DATASETS]
+
+
+def _registered(name: str) -> str:
+    if name not in registry.names():
+        raise ValueError(f"expected a dataset of datasets.registry, one of {list(registry.names())}; got {name!r}")
+    return name
+
+
+# A dataset name, checked against the registry when the parameters are checked (so a
+# dataset registered at run time is a valid target too).
+Target = Annotated[
+    str, Field(strict=True, description="a dataset of datasets.registry", examples=list(registry.names())), AfterValidator(_registered)
+]
 
 
 class Block(BaseModel):
@@ -107,7 +115,7 @@ class Checkpoints(Block):
 
 class Standin(Block):
     """The stand-in generator: ``scale`` multiplies every sequence's duration; the
-    per-dataset settings are the makers' (``datasets.standin``), checked there."""
+    per-dataset settings are the makers' (``standin.makers``), checked there."""
 
     model_config = ConfigDict(extra="allow")
     scale: PositiveFloat = 1.0
@@ -126,6 +134,14 @@ class Selection(Block):
     actions: list[Str] | None = None  # matched on the sequence name before a space
     exclude_actions: list[Str] | None = None
 
+    @model_validator(mode="after")
+    def _splits_of_the_dataset(self):
+        known = registry.get(self.dataset).splits
+        unknown = [s for s in self.splits or () if s not in known]
+        if unknown:
+            raise ValueError(f"splits: {self.dataset} has the splits {list(known)}; got {unknown}")
+        return self
+
 
 class IngestTarget(Block):
     """The run's target's roles and 2D normalisation: the ``ingest`` block, resolved
@@ -136,13 +152,21 @@ class IngestTarget(Block):
     target_train: Selection
     target_test: Selection
     normalisation: Literal[NORMALISATIONS]
-    coordinates: Literal[COORDINATES["3dhp"]] | None = None  # 3DHP only: annot3 | univ_annot3
+    # the native 3D field, where a dataset has a choice (3DHP: annot3 | univ_annot3)
+    coordinates: Str | None = None
     pad_to_square: Bool = False  # screen normalisation: portrait frames padded to square first
 
     @model_validator(mode="after")
-    def _coordinates_need_3dhp(self):
-        if self.coordinates is not None and "3dhp" not in {getattr(self, r).dataset for r in ROLES}:
-            raise ValueError("coordinates: only 3DHP has a choice of coordinates, and no role reads 3dhp")
+    def _coordinates_of_a_dataset_read(self):
+        if self.coordinates is None:
+            return self
+        read = {getattr(self, r).dataset for r in ROLES if getattr(self, r) is not None}
+        choices = [c for ds in registry.names() if ds in read and len(registry.get(ds).coordinates) > 1 for c in registry.get(ds).coordinates]
+        if not choices:
+            with_choice = " and ".join(ds for ds in registry.names() if len(registry.get(ds).coordinates) > 1)
+            raise ValueError(f"coordinates: only {with_choice} has a choice of coordinates, and no role reads it")
+        if self.coordinates not in choices:
+            raise ValueError(f"coordinates: Input should be {' or '.join(map(repr, choices))} (got {self.coordinates!r})")
         return self
 
 
@@ -521,7 +545,7 @@ def json_schema() -> dict:
                 "description": f"Per-target blocks: {name}.targets.<target> is merged over the rest of {name} for that "
                 "target; a --params value beats both (pipelines/config.py, conf/README.md).",
                 "type": "object",
-                "propertyNames": {"enum": list(DATASETS)},
+                "propertyNames": {"enum": list(registry.names())},
                 "additionalProperties": {"type": ["object", "null"]},
             }
     # each target's roles are written in its own ingest.targets.<target>

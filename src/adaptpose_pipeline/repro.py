@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.manifest import compare_outputs, merged_outputs, newest_version
 
 TINY = (
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seed-b", type=int, default=None, help="seed of the second run (default: the same)")
-    parser.add_argument("--target", default="ski", choices=["h36m", "3dhp", "3dpw", "ski"])
+    parser.add_argument("--target", default="ski", choices=registry.names())
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cpu (bitwise check) or cuda (metrics within --tolerance)")
     parser.add_argument("--tolerance", type=float, default=0.5, help="CUDA: allowed metric difference (mm; x0.001 for PCK/AUC)")
     parser.add_argument("--control-seed", type=int, default=None, help="a third run with this seed must differ")

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from adaptpose_pipeline.core import bvh, motion
+from adaptpose_pipeline.core import bvh
 from adaptpose_pipeline.core.skeleton import H36M16, H36M17
+from adaptpose_pipeline.standin import motion
 from tests.bvh_reader import forward_kinematics, parse_bvh
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/data/make_coco_fixture.py
 
-The motion comes from the project's own synthesiser (``core.motion``), seen by one
+The motion comes from the project's own synthesiser (``standin.motion``), seen by one
 camera; H36M-17 joints become COCO-17 keypoints by ``datasets.keypoints.h36m17_to_coco17``
 (eyes and ears placed from the head joints) and are projected to pixels. Like a real
 detector's output, scores vary, a few joints are lost (score 0.05) and two frames have
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptpose_pipeline.core import motion
 from adaptpose_pipeline.core.camera import project
 from adaptpose_pipeline.datasets.keypoints import COCO17_JOINTS, h36m17_to_coco17
-from adaptpose_pipeline.datasets.recording import look_at
+from adaptpose_pipeline.standin import motion
+from adaptpose_pipeline.standin.recording import look_at
 
 OUT = Path(__file__).with_name("coco_walk.json")
 IMAGE_SIZE = (1280, 720)

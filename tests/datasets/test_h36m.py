@@ -7,7 +7,9 @@ import pytest
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets import h36m
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at, to_pose_sequences
+from adaptpose_pipeline.standin import h36m as h36m_standin
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
+from tests.standin.ground_truth import to_pose_sequences
 
 REST = np.array([
     [0, 0, 0.95], [-0.13, 0, 0.95], [-0.13, 0, 0.5], [-0.13, 0, 0.07], [0.13, 0, 0.95], [0.13, 0, 0.5],
@@ -38,7 +40,7 @@ def _rigs(seed=0):
 def written(tmp_path):
     recs = [_recording("S1", "Walking", _rigs(0), seed=1), _recording("S1", "Sitting 1", _rigs(0), T=9, seed=2),
             _recording("S9", "Walking", _rigs(3), seed=3)]
-    h36m.write_h36m(tmp_path, recs)
+    h36m_standin.write_h36m(tmp_path, recs)
     return tmp_path, recs
 
 
@@ -144,7 +146,7 @@ def test_writer_refuses_cameras_that_change_intrinsics(tmp_path):
     other = _rigs(0)
     other[2].f = other[2].f + 10
     with pytest.raises(ValueError, match="one set of intrinsics"):
-        h36m.write_h36m(tmp_path, [_recording("S1", "Walking", _rigs(0)), _recording("S5", "Walking", other)])
+        h36m_standin.write_h36m(tmp_path, [_recording("S1", "Walking", _rigs(0)), _recording("S5", "Walking", other)])
 
 
 def test_symmetry_metadata_pairs_left_with_right():

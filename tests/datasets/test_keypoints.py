@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adaptpose_pipeline.core import motion
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
 from adaptpose_pipeline.datasets.common import DataError
 from adaptpose_pipeline.datasets.keypoints import (
@@ -17,6 +16,7 @@ from adaptpose_pipeline.datasets.keypoints import (
     h36m17_to_coco17,
     read_keypoints,
 )
+from adaptpose_pipeline.standin import motion
 
 H = H36M17_JOINTS.index
 # A person facing the camera, pixels (y down).

@@ -11,10 +11,9 @@ import pytest
 import scipy.io
 
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS
-from adaptpose_pipeline.datasets import native
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.common import DataError
 from adaptpose_pipeline.datasets.mpi_inf_3dhp import (
-    FILLED_JOINTS,
     H36M_FROM_MPI,
     MPI_TEST_JOINTS,
     MPI_TRAIN_JOINTS,
@@ -26,11 +25,11 @@ from adaptpose_pipeline.datasets.mpi_inf_3dhp import (
     read_3dhp,
     read_3dhp_test,
     read_3dhp_train,
-    write_3dhp_test,
-    write_3dhp_train,
 )
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at, to_pose_sequences
+from adaptpose_pipeline.standin.mpi_inf_3dhp import FILLED_JOINTS, write_3dhp_test, write_3dhp_train
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
 from adaptpose_pipeline.datasets.tables import select, sequences_to_table
+from tests.standin.ground_truth import to_pose_sequences
 
 # H36M-17 rest pose, metres, z up, facing -y.
 REST = np.array(
@@ -409,7 +408,7 @@ def test_only_root(tmp_path):
 
 def test_test_only_root_reads_with_an_empty_train_part(test_only_root, caplog):
     with caplog.at_level(logging.WARNING, logger="adaptpose_pipeline.datasets.mpi_inf_3dhp"):
-        seqs = native.READERS["3dhp"](test_only_root)
+        seqs = registry.get("3dhp").reader(test_only_root)
     assert [s.sequence for s in seqs] == list(TS_NAMES) and {s.split for s in seqs} == {"test"}
     assert any("no training subject folders" in m and "train split is empty" in m for m in caplog.messages)
 

@@ -15,7 +15,10 @@ import numpy as np
 
 from adaptpose_pipeline.core.skeleton import H36M17_JOINTS, H36M17_PARENTS
 from adaptpose_pipeline.datasets import h36m, pw3d, ski
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at
+from adaptpose_pipeline.standin import h36m as h36m_standin
+from adaptpose_pipeline.standin import pw3d as pw3d_standin
+from adaptpose_pipeline.standin import ski as ski_standin
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
 
 T = 3
 # A person standing at the origin, metres, z up, facing +y: their left is world -x.
@@ -120,8 +123,8 @@ def test_h36m32_keep_sides_and_parents_follow_the_published_skeleton():
 
 
 def test_h36m32_fill_rows_copy_a_joint_of_their_own_side():
-    assert sorted(h36m.H36M32_FILL) == H36M32_REMOVED
-    for row, src in h36m.H36M32_FILL.items():
+    assert sorted(h36m_standin.H36M32_FILL) == H36M32_REMOVED
+    for row, src in h36m_standin.H36M32_FILL.items():
         assert src in h36m.H36M32_KEEP
         for side in (H36M32_LEFT, H36M32_RIGHT):
             if row in side:
@@ -142,7 +145,7 @@ def test_h36m_raw_files_hold_the_left_shoulder_where_videopose3d_says(tmp_path):
     for i, name in enumerate(h36m.CAMERA_IDS[1:], start=1):
         R, t = look_at(np.array([4 * np.sin(i * np.pi / 2), 4 * np.cos(i * np.pi / 2), 1.2]), np.array(FRONTAL["hip"]))
         rigs.append(CameraRig(name, R, t, np.array([1145.0, 1144.0]), np.array([512.0, 515.0]), (1000, 1002)))
-    h36m.write_h36m(tmp_path, [Recording("h36m", "S1", "Posing", "train", 50.0, _pose(), rigs, np.ones(T, bool))])
+    h36m_standin.write_h36m(tmp_path, [Recording("h36m", "S1", "Posing", "train", 50.0, _pose(), rigs, np.ones(T, bool))])
 
     with np.load(tmp_path / "data_3d_h36m.npz", allow_pickle=True) as npz:
         world = npz["positions_3d"].item()["S1"]["Posing"]
@@ -190,7 +193,7 @@ def test_3dpw_raw_pickle_holds_the_joints_smpl_names(tmp_path):
     rig = _frontal_camera("handheld", moving=True, f=np.array([1960.0, 1955.0]), c=np.array([540.0, 960.0]),
                           image_size=(1080, 1920))
     rec = Recording("3dpw", "walk_p0", "walk", "test", 30.0, _pose(), [rig], np.ones(T, bool))
-    (path,) = pw3d.write_3dpw(tmp_path, [rec])
+    (path,) = pw3d_standin.write_3dpw(tmp_path, [rec])
     with open(path, "rb") as fh:
         data = pickle.load(fh, encoding="latin1")
     joints = np.asarray(data["jointPositions"][0]).reshape(T, 24, 3)
@@ -242,7 +245,7 @@ def test_ski_table_is_the_published_order():
 def test_ski_raw_labels_hold_the_joints_the_published_order_names(tmp_path):
     rig = _frontal_camera("cam_00", f=np.array([5000.0, 5000.0]), c=np.array([960.0, 540.0]), image_size=(1920, 1080))
     rec = Recording("ski", "3", "seq_001", "train", 30.0, _pose(), [rig], np.ones(T, bool))
-    ski.write_ski(tmp_path, [rec])
+    ski_standin.write_ski(tmp_path, [rec])
     with h5py.File(tmp_path / "train" / "labels.h5", "r") as fh:
         pose3d = np.asarray(fh["3D"][()]).reshape(-1, 17, 3)
         pose2d = np.asarray(fh["2D"][()]).reshape(-1, 17, 2)

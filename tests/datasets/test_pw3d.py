@@ -8,7 +8,9 @@ import pytest
 from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
 from adaptpose_pipeline.datasets import pw3d
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at, to_pose_sequences
+from adaptpose_pipeline.standin import pw3d as pw3d_standin
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
+from tests.standin.ground_truth import to_pose_sequences
 
 T = 10
 # A standing person facing +y (their right is +x), metres, z up.
@@ -89,7 +91,7 @@ def recordings():
 
 @pytest.fixture
 def written(tmp_path, recordings):
-    pw3d.write_3dpw(tmp_path, recordings)
+    pw3d_standin.write_3dpw(tmp_path, recordings)
     return tmp_path
 
 
@@ -134,7 +136,7 @@ def test_smpl_to_h36m_moves_joints_by_name_and_extrapolates_head_top():
 
 def test_smpl_inverse_keeps_mapped_joints():
     x = _pose(0.0)
-    back = pw3d.smpl24_to_h36m17(pw3d.h36m17_to_smpl24(x))
+    back = pw3d.smpl24_to_h36m17(pw3d_standin.h36m17_to_smpl24(x))
     mapped = [H36M17.index(j) for j in pw3d.H36M_FROM_SMPL]
     assert np.allclose(back[:, mapped], x[:, mapped], atol=1e-12)
 
@@ -193,7 +195,7 @@ def test_reads_only_requested_splits(written):
 def test_landscape_camera_gives_landscape_size(tmp_path):
     rig = _rig()
     rig.c, rig.image_size = np.array([960.0, 540.0]), (1920, 1080)
-    pw3d.write_3dpw(tmp_path, [_recording("wide", 0, rig=rig)])
+    pw3d_standin.write_3dpw(tmp_path, [_recording("wide", 0, rig=rig)])
     (seq,) = pw3d.read_3dpw(tmp_path, splits=("test",))
     assert seq.image_size == (1920, 1080)
 
@@ -295,14 +297,14 @@ def test_writer_rejects_bad_recordings_before_writing(tmp_path):
     two_cams = _recording("seq_b", 0)
     two_cams.cameras = two_cams.cameras * 2
     with pytest.raises(DataError, match="seq_b.*expected exactly one"):
-        pw3d.write_3dpw(tmp_path, [good, two_cams])
+        pw3d_standin.write_3dpw(tmp_path, [good, two_cams])
     assert not (tmp_path / "sequenceFiles").exists()
     slow = _recording("seq_c", 0)
     slow.fps = 25.0
     with pytest.raises(DataError, match="fps: expected 30.0"):
-        pw3d.write_3dpw(tmp_path, [slow])
+        pw3d_standin.write_3dpw(tmp_path, [slow])
     other = _recording("seq_a", 1)
     other.cameras = [_rig()]
     other.cameras[0].t = other.cameras[0].t + 0.5
     with pytest.raises(DataError, match="share its camera"):
-        pw3d.write_3dpw(tmp_path, [good, other])
+        pw3d_standin.write_3dpw(tmp_path, [good, other])

@@ -6,7 +6,9 @@ from adaptpose_pipeline.core.camera import project
 from adaptpose_pipeline.core.skeleton import H36M17, H36M17_JOINTS
 from adaptpose_pipeline.datasets import ski
 from adaptpose_pipeline.datasets.common import DataError
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at, to_pose_sequences
+from adaptpose_pipeline.standin import ski as ski_standin
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
+from tests.standin.ground_truth import to_pose_sequences
 
 T = 10
 FPS = 30.0
@@ -72,7 +74,7 @@ def recordings():
 
 @pytest.fixture
 def written(tmp_path, recordings):
-    boxes = ski.write_ski(tmp_path, recordings)
+    boxes = ski_standin.write_ski(tmp_path, recordings)
     return tmp_path, boxes
 
 
@@ -112,11 +114,11 @@ def test_default_order_index():
 
 def test_crop_helpers_hand_values():
     px = np.array([[[100.0, 200.0], [110.0, 180.0], [95.0, 230.0]]])
-    boxes = ski.crop_boxes(px, margin=1.5)
+    boxes = ski_standin.crop_boxes(px, margin=1.5)
     # Largest distance from the root along an axis: 30 px; half side 45 px.
     assert np.allclose(boxes.origin, [[55.0, 155.0]]) and np.allclose(boxes.side, [90.0])
-    assert np.allclose(ski.crop_transform(px[:, :1], boxes, 256), [[[128.0, 128.0]]])
-    f, c = ski.crop_intrinsics([900.0, 900.0], [60.0, 160.0], boxes, 256)
+    assert np.allclose(ski_standin.crop_transform(px[:, :1], boxes, 256), [[[128.0, 128.0]]])
+    f, c = ski_standin.crop_intrinsics([900.0, 900.0], [60.0, 160.0], boxes, 256)
     assert np.allclose(f, [[2560.0, 2560.0]]) and np.allclose(c, [[256 / 90 * 5, 256 / 90 * 5]])
 
 
@@ -144,7 +146,7 @@ def test_round_trip_matches_ground_truth(written, recordings):
             root_cam = truth.joints_3d_cam[:, hip : hip + 1].astype(np.float64)
             assert np.allclose(s.joints_3d_cam, truth.joints_3d_cam - root_cam, atol=1e-5)
             box = boxes[truth.key]
-            assert np.allclose(s.joints_2d, ski.crop_transform(truth.joints_2d, box), atol=1e-3)
+            assert np.allclose(s.joints_2d, ski_standin.crop_transform(truth.joints_2d, box), atol=1e-3)
             # The hip sits at the crop's centre and every joint inside it.
             assert np.allclose(s.joints_2d[:, hip], 128.0, atol=1e-3)
             assert (s.joints_2d >= 0).all() and (s.joints_2d <= 256).all()
@@ -169,7 +171,7 @@ def test_far_ptz_camera_sees_a_small_skier(recordings):
 def test_invalid_frames_are_left_out(tmp_path):
     rec = _recording()
     rec.valid[[2, 5]] = False
-    ski.write_ski(tmp_path, [rec])
+    ski_standin.write_ski(tmp_path, [rec])
     seqs = ski.read_ski(tmp_path, splits=("train",))
     assert np.array_equal(seqs[0].meta["frames"], [0, 1, 3, 4, 6, 7, 8, 9])
     (truth, _) = to_pose_sequences(rec)
@@ -180,7 +182,7 @@ def test_invalid_frames_are_left_out(tmp_path):
 def test_custom_joint_order_round_trips(tmp_path, written):
     root, _ = written
     order = tuple(reversed(ski.SKI_JOINTS))
-    ski.write_ski(tmp_path / "custom", [_recording()], joint_names=order)
+    ski_standin.write_ski(tmp_path / "custom", [_recording()], joint_names=order)
     custom = ski.read_ski(tmp_path / "custom", splits=("train",), joint_names=order)
     default = ski.read_ski(root, splits=("train",))
     for a, b in zip(custom, default):
@@ -292,14 +294,14 @@ def test_empty_file(written):
 def test_writer_rejects_bad_recordings_before_writing(tmp_path):
     bad_seq = _recording(sequence="slalom")
     with pytest.raises(DataError, match=r"slalom.*expected 'seq_<id>'"):
-        ski.write_ski(tmp_path, [_recording("4"), bad_seq])
+        ski_standin.write_ski(tmp_path, [_recording("4"), bad_seq])
     assert not (tmp_path / "train").exists()
     bad_cam = _recording()
     bad_cam.cameras[1].name = "left"
     with pytest.raises(DataError, match=r"camera name: expected 'cam_<id>'.*'left'"):
-        ski.write_ski(tmp_path, [bad_cam])
+        ski_standin.write_ski(tmp_path, [bad_cam])
     bad_subject = _recording(subject="S3")
     with pytest.raises(DataError, match="subject: expected an integer id"):
-        ski.write_ski(tmp_path, [bad_subject])
+        ski_standin.write_ski(tmp_path, [bad_subject])
     with pytest.raises(DataError, match="expected one recording per ski/3/seq_007/cam_00"):
-        ski.write_ski(tmp_path, [_recording(), _recording()])
+        ski_standin.write_ski(tmp_path, [_recording(), _recording()])

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from kedro.io.core import Version, generate_timestamp
 
-from adaptpose_pipeline.core import bvh, motion
+from adaptpose_pipeline.core import bvh
+from adaptpose_pipeline.standin import motion
 from adaptpose_pipeline.core.camera import normalise_pixels, project
 from adaptpose_pipeline.datasets.kedro_io import NpzDataset
 from adaptpose_pipeline.datasets.text_folder import TextFolderDataset

@@ -3,10 +3,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from adaptpose_pipeline.datasets import native
-from adaptpose_pipeline.datasets.common import DATASETS, DataError
+from adaptpose_pipeline.datasets import registry
+from adaptpose_pipeline.datasets.common import DataError
 from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeSource
-from adaptpose_pipeline.datasets.standin import make_recordings
 from adaptpose_pipeline.pipelines.ingest.nodes import (
     ROLES,
     build_model_input,
@@ -14,6 +13,8 @@ from adaptpose_pipeline.pipelines.ingest.nodes import (
     split_by_role,
     warn_standin_at_real_path,
 )
+from adaptpose_pipeline.standin.makers import make_recordings
+from adaptpose_pipeline.standin.mpi_inf_3dhp import write_3dhp_test
 from tests.paths import ROOT
 
 
@@ -31,7 +32,7 @@ def test_standin_writes_native_layouts_and_gap_report(standin_project):
     assert list((raw / "3dpw/sequenceFiles/validation").glob("*.pkl"))
     assert (raw / "ski/train/labels.h5").is_file() and (raw / "ski/test/labels.h5").is_file()
     gaps = pd.read_csv(_latest(standin_project, "data/08_reporting/standin/domain_gaps.csv/*/domain_gaps.csv"))
-    assert list(gaps["dataset"]) == list(DATASETS)
+    assert list(gaps["dataset"]) == list(registry.names())
     by = gaps.set_index("dataset")
     assert by.loc["ski", "cam_distance_m_mean"] > 3 * by.loc["h36m", "cam_distance_m_mean"]
     assert by.loc["h36m", "fps_mean"] == 50 and by.loc["3dpw", "fps_mean"] == 30
@@ -83,7 +84,7 @@ def _standin_root(tmp_path, dataset, change, split=None):
     change(spec)
     recordings = [r for r in make_recordings(dataset, spec, 0.2, 0) if split is None or r.split == split]
     root = tmp_path / dataset
-    native.WRITERS[dataset](root, recordings)
+    registry.get(dataset).standin.write(root, recordings)
     return NativeSource(root, dataset, {})
 
 
@@ -164,12 +165,10 @@ def test_standin_never_writes_a_configured_path_and_runs_record_the_data_kind(pr
 def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path):
     """ingest.targets.3dhp.coordinates picks annot3 or univ_annot3 (here written 0.9 times
     the size about the pelvis); the arrays record which."""
-    from adaptpose_pipeline.datasets import mpi_inf_3dhp
-
     h36m = _standin_root(tmp_path, "h36m", lambda s: s.update(subjects=["S1", "S9"], actions={"Walking": "walk"}))
     spec = yaml.safe_load((ROOT / "conf/base/parameters_standin.yml").read_text())["standin"]["3dhp"]
     recordings = [r for r in make_recordings("3dhp", spec, 0.2, 0) if r.split == "test"]
-    mpi_inf_3dhp.write_3dhp_test(tmp_path / "3dhp", recordings, universal_scale=0.9)
+    write_3dhp_test(tmp_path / "3dhp", recordings, universal_scale=0.9)
     hp = NativeSource(tmp_path / "3dhp", "3dhp", {})
     cfg = {
         "source_train": {"dataset": "h36m", "subjects": ["S1"]},
@@ -193,7 +192,7 @@ def test_3dhp_coordinates_are_a_parameter_recorded_in_the_model_inputs(tmp_path)
     "target, change, message",
     [
         ("3dhp", {"coordinates": "univ"}, r"ingest\.targets\.3dhp\.coordinates: Input should be 'annot3' or 'univ_annot3'"),
-        ("ski", {"coordinates": "univ_annot3"}, r"ingest\.targets\.ski\.coordinates: only 3DHP"),
+        ("ski", {"coordinates": "univ_annot3"}, r"ingest\.targets\.ski\.coordinates: only 3dhp has a choice"),
     ],
 )
 def test_bad_coordinates_are_named(target, change, message):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from tests.pipelines.conftest import KEDRO, make_project
 
 METRICS = ("metrics_baseline", "metrics_adapted")
@@ -93,7 +93,7 @@ def _stages(g: Graph, tags: set[str]) -> list[tuple[str, set[str]]]:
 
 def test_raw_data_reach_every_metric_and_plot_through_each_stage(viz_build):
     g = _graph(viz_build, "chain")
-    raws = {g.data(f"raw_{ds}") for ds in DATASETS}
+    raws = {g.data(f"raw_{ds}") for ds in registry.names()}
     plots = {i for i in g.ids(type="data") if any(t in str(g.nodes[i]["dataset_type"]) for t in PLOT_TYPES)}
     targets = plots | {g.data(name) for name in METRICS}
     assert {"eval_per_joint_adapted", "adapt_curves", "pretrain_curves"} <= {g.nodes[i]["name"] for i in plots}

@@ -15,7 +15,7 @@ from kedro_datasets.pandas import CSVDataset
 
 from adaptpose_pipeline import manifest, repro
 from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeDataset, NativeSource, NpzDataset
-from adaptpose_pipeline.datasets.standin import make_recordings
+from adaptpose_pipeline.standin.makers import make_recordings
 from adaptpose_pipeline.hooks import ManifestHook
 from tests.paths import ROOT
 

@@ -1,6 +1,6 @@
 """predict: a detector's 2D keypoints -> 3D, end to end with `kedro run`.
 
-The lifter is trained here on tiny settings (synthetic motions from ``core.motion``,
+The lifter is trained here on tiny settings (synthetic motions from ``standin.motion``,
 about 5 s on one core) and saved where the pretrain pipeline would put it, so one
 `kedro run --pipeline=predict` is all that runs in a subprocess. The slow test at the
 end makes the lifters with the real pipelines instead.

@@ -7,7 +7,7 @@ native order.
 ==================  ==========================  ==========================
 field               shape / type                unit
 ==================  ==========================  ==========================
-dataset             str (``h36m|3dhp|3dpw|ski``)
+dataset             str (a name of ``datasets.registry``)
 subject, sequence,  str
 camera, split
 fps                 float                       Hz
@@ -37,7 +37,6 @@ import numpy as np
 
 from adaptpose_pipeline.core.skeleton import H36M17
 
-DATASETS = ("h36m", "3dhp", "3dpw", "ski")
 NUM_JOINTS = H36M17.num_joints
 _OPENED: ContextVar[list[Path] | None] = ContextVar("adaptpose_opened_files", default=None)
 
@@ -145,9 +144,11 @@ class PoseSequence:
 
         Returns ``self`` with arrays cast to the documented dtypes.
         """
+        from adaptpose_pipeline.datasets.registry import names  # the registry imports the readers
+
         where = f"{source} [{self.key}]"
-        if self.dataset not in DATASETS:
-            raise DataError(f"{where}: dataset must be one of {DATASETS}, got {self.dataset!r}")
+        if self.dataset not in names():
+            raise DataError(f"{where}: dataset must be one of {names()}, got {self.dataset!r}")
         self.joints_2d = check_array(self.joints_2d, (None, NUM_JOINTS, 2), f"{where} joints_2d").astype(np.float32)
         T = self.joints_2d.shape[0]
         if T == 0:
@@ -180,3 +181,13 @@ class PoseSequence:
                     f"found z down to {float(depth.min()):.3f} m"
                 )
         return self
+
+
+def __getattr__(name: str):
+    # The registry lists the datasets now; pipelines/config.py still imports DATASETS
+    # from here (a snapshot: the datasets registered when it is imported).
+    if name == "DATASETS":
+        from adaptpose_pipeline.datasets.registry import names
+
+        return names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

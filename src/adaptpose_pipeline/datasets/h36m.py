@@ -1,4 +1,4 @@
-"""Human3.6M in VideoPose3D's preprocessed layout: reader and stand-in writer.
+"""Human3.6M in VideoPose3D's preprocessed layout: the reader.
 
 Layout under ``root``:
 
@@ -19,8 +19,8 @@ Cameras (optional file)
     published Human3.6M calibration shipped with the package. A camera file in the
     root (``*.json`` or ``*.pkl``: ours, a per-subject list, or mmpose's
     ``cameras.pkl``, recognised by content) takes precedence; see
-    :mod:`~adaptpose_pipeline.datasets.h36m_cameras`. The stand-in writer writes its
-    cameras as ``h36m_cameras.json`` in our layout.
+    :mod:`~adaptpose_pipeline.datasets.h36m_cameras`. The stand-in writer
+    (``standin.h36m``) writes its cameras as ``h36m_cameras.json`` in our layout.
 
 The pickled dicts inside the ``.npz`` files are read by a restricted unpickler
 (:mod:`~adaptpose_pipeline.datasets.safe_pickle`), which refuses anything but arrays
@@ -33,20 +33,16 @@ pipeline's choice, not the reader's.
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from adaptpose_pipeline.core import rotations
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets.common import DataError, PoseSequence, check_array, require_dir, require_file
 from adaptpose_pipeline.datasets.h36m_cameras import CAMERA_IDS, NUM_CAMERAS, cameras_for_root  # noqa: F401 (CAMERA_IDS: h36m.CAMERA_IDS)
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording
 from adaptpose_pipeline.datasets.safe_pickle import load_npz_object
 
 log = logging.getLogger(__name__)
@@ -56,12 +52,6 @@ FILE_2D = "data_2d_h36m_gt.npz"
 FILE_CAMERAS = "h36m_cameras.json"
 FPS = 50.0
 H36M32_KEEP = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
-# Rows of the 32 that the 17 do not use: written as copies of a nearby kept joint
-# (feet/toes <- ankle, hands/thumbs <- wrist, extra spine/clavicle <- thorax).
-H36M32_FILL = {
-    4: 3, 5: 3, 9: 8, 10: 8, 11: 0, 16: 13, 20: 19, 21: 19, 22: 19, 23: 19,
-    24: 13, 28: 27, 29: 27, 30: 27, 31: 27,
-}
 SPLITS = {"S1": "train", "S5": "train", "S6": "train", "S7": "train", "S8": "train", "S9": "test", "S11": "test"}
 METADATA = {
     "layout_name": "h36m",
@@ -141,58 +131,3 @@ def read_h36m(root: Path, subjects: list[str] | None = None) -> list[PoseSequenc
                 )
                 out.append(seq.validate(path2d))
     return out
-
-
-def _to_32(joints17: np.ndarray) -> np.ndarray:
-    x32 = np.zeros((len(joints17), 32, 3), dtype=np.float32)
-    x32[:, list(H36M32_KEEP)] = joints17
-    for row, src in H36M32_FILL.items():
-        x32[:, row] = x32[:, src]
-    return x32
-
-
-def write_h36m(root: Path, recordings: list[Recording]) -> None:
-    """Write stand-in recordings in the layout above.
-
-    Every recording has 4 static cameras; a subject's recordings share them (the
-    extrinsics are stored per subject, intrinsics once for all subjects).
-    """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    pos3d: dict = {}
-    pos2d: dict = {}
-    extrinsics: dict = {}
-    intrinsics = None
-    for rec in recordings:
-        if len(rec.cameras) != NUM_CAMERAS or any(r.moving for r in rec.cameras):
-            raise ValueError(f"{rec.subject}/{rec.sequence}: Human3.6M needs {NUM_CAMERAS} static cameras")
-        pos3d.setdefault(rec.subject, {})[rec.sequence] = _to_32(rec.joints_world)
-        pos2d.setdefault(rec.subject, {})[rec.sequence] = [
-            r.project(r.to_camera(rec.joints_world)).astype(np.float32) for r in rec.cameras
-        ]
-        extrinsics[rec.subject] = [_camera_extrinsics(r) for r in rec.cameras]
-        these = [_camera_intrinsics(r) for r in rec.cameras]
-        intrinsics = intrinsics or these
-        if these != intrinsics:
-            raise ValueError(f"{rec.subject}/{rec.sequence}: Human3.6M stores one set of intrinsics for all subjects; these cameras differ")
-    np.savez_compressed(root / FILE_3D, positions_3d=pos3d)
-    np.savez_compressed(root / FILE_2D, positions_2d=pos2d, metadata=METADATA)
-    (root / FILE_CAMERAS).write_text(json.dumps({"intrinsics": intrinsics, "extrinsics": extrinsics}, indent=1))
-
-
-def _camera_intrinsics(rig: CameraRig) -> dict:
-    return {
-        "id": rig.name,
-        "res_w": int(rig.image_size[0]),
-        "res_h": int(rig.image_size[1]),
-        "center": [float(v) for v in rig.c],
-        "focal_length": [float(v) for v in rig.f],
-        "radial_distortion": [float(v) for v in (rig.k if rig.k is not None else np.zeros(3))],
-        "tangential_distortion": [float(v) for v in (rig.p if rig.p is not None else np.zeros(2))],
-    }
-
-
-def _camera_extrinsics(rig: CameraRig) -> dict:
-    cam_to_world = torch.as_tensor(np.asarray(rig.R).T, dtype=torch.float64)
-    q = rotations.matrix_to_quaternion(cam_to_world).numpy()
-    return {"orientation": [float(v) for v in q], "translation": [float(v) for v in rig.position * 1000.0]}

@@ -28,7 +28,7 @@ from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 from kedro_mlflow.io.artifacts import mlflow_artifact_dataset as kedro_mlflow_artifacts
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
-from adaptpose_pipeline.datasets import native
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.common import recording_opened
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class NativeSource:
         """The common form; ``options`` override the catalog's ``load_args``."""
         with recording_opened() as files:
             try:
-                return native.READERS[self.dataset](self.path, **{**self.load_args, **options})
+                return registry.get(self.dataset).reader(self.path, **{**self.load_args, **options})
             finally:
                 self.opened.update(files)
 
@@ -170,20 +170,35 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
     """A dataset folder in its native published layout.
 
     ``load`` returns a :class:`NativeSource`, whose ``read()`` runs the dataset's
-    reader and returns the common form (``list[PoseSequence]``). ``save`` takes stand-in
-    ``list[Recording]`` and writes them in the native layout (the catalog saves only its
-    ``standin_<dataset>`` entries, whose folders lie under ``data/01_raw``), into a temporary folder that replaces ``path`` once
-    complete. A folder that holds real data (anything not written by the stand-in
-    generator, which leaves a ``.standin.json`` marker) is never overwritten: the save
-    is skipped with a warning and the real data is what loads.
+    reader (``datasets.registry``) and returns the common form (``list[PoseSequence]``).
+    ``save`` takes stand-in ``list[Recording]`` and writes them in the native layout with
+    the dataset's stand-in writer (the catalog saves only its ``standin_<dataset>``
+    entries, whose folders lie under ``data/01_raw``), into a temporary folder that
+    replaces the folder once complete. A folder that holds real data (anything not
+    written by the stand-in generator, which leaves a ``.standin.json`` marker) is never
+    overwritten: the save is skipped with a warning and the real data is what loads.
+
+    The folder: ``path`` if given, else ``paths[dataset]`` (the globals' ``paths`` or
+    ``standin_paths``, which name only the datasets a user moved), else the registry's
+    ``data/01_raw/<folder>``. ``load_args`` override the registry's.
     """
 
-    def __init__(self, *, path: str, dataset: str, load_args: dict | None = None, metadata: dict | None = None):
-        if dataset not in native.READERS:
-            raise DatasetError(f"NativeDataset: unknown dataset {dataset!r}; expected one of {sorted(native.READERS)}")
-        self._path = Path(path)
+    def __init__(
+        self,
+        *,
+        dataset: str,
+        path: str | None = None,
+        paths: dict | None = None,
+        load_args: dict | None = None,
+        metadata: dict | None = None,
+    ):
+        try:
+            entry = registry.get(dataset)
+        except KeyError as exc:
+            raise DatasetError(f"NativeDataset: {exc.args[0]}") from None
+        self._path = Path(path or (paths or {}).get(dataset) or entry.default_path)
         self._dataset = dataset
-        self._load_args = dict(load_args or {})
+        self._load_args = {**entry.load_args, **(load_args or {})}
         self.metadata = metadata
 
     def holds_real_data(self) -> bool:
@@ -205,7 +220,10 @@ class NativeDataset(AbstractDataset[list, NativeSource]):
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self._path.name}.", suffix=".tmp", dir=parent))
         try:
-            native.WRITERS[self._dataset](tmp, data)
+            standin = registry.get(self._dataset).standin
+            if standin is None:
+                raise DatasetError(f"{self._path}: dataset {self._dataset!r} has no stand-in writer (datasets.registry)")
+            standin.write(tmp, data)
             marker = {"dataset": self._dataset, "recordings": len(data), "frames": int(sum(r.num_frames for r in data))}
             (tmp / STANDIN_MARKER).write_text(json.dumps(marker, indent=1))
             old = None

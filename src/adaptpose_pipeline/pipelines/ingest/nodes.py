@@ -7,11 +7,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeSource
 from adaptpose_pipeline.datasets.model_input import build_arrays
 from adaptpose_pipeline.datasets.tables import select, sequences_to_table
-from adaptpose_pipeline.parameters import COORDINATES, ROLES, IngestTarget, check
+from adaptpose_pipeline.parameters import ROLES, IngestTarget, check
 
 log = logging.getLogger(__name__)
 
@@ -20,19 +20,21 @@ def target_config(ingest: dict, target: str) -> dict:
     """The ``ingest`` block (resolved for ``target``: ``pipelines.config``), checked
     (``parameters.IngestTarget``); errors name ``ingest.targets.<target>``, where each
     target's roles are written."""
-    if target not in DATASETS:
-        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)}")
+    if target not in registry.names():
+        raise ValueError(f"target: unknown target {target!r}; expected one of {list(registry.names())}")
     check(IngestTarget, ingest, f"ingest.targets.{target}")
     return ingest
 
 
 def coordinates(cfg: dict, dataset: str) -> str:
-    """The native 3D field read for ``dataset`` under a target's ingest block."""
-    return cfg.get("coordinates", COORDINATES[dataset][0]) if dataset == "3dhp" else COORDINATES[dataset][0]
+    """The native 3D field read for ``dataset`` under a target's ingest block: the
+    block's ``coordinates`` where the dataset has a choice, else its only one."""
+    choices = list(registry.get(dataset).coordinates)
+    return cfg.get("coordinates", choices[0]) if len(choices) > 1 else choices[0]
 
 
 def _read_options(cfg: dict, dataset: str) -> dict:
-    return {"use_universal": coordinates(cfg, dataset) == "univ_annot3"} if dataset == "3dhp" else {}
+    return dict(registry.get(dataset).coordinates[coordinates(cfg, dataset)])
 
 
 def warn_standin_at_real_path(source: NativeSource, standin: NativeSource) -> None:

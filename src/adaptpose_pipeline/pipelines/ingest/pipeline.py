@@ -2,7 +2,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline import standin  # noqa: F401 (gives the registry's datasets their stand-ins)
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.pipelines.ingest.nodes import ROLES, build_model_input, read_common_form, split_by_role
 
 
@@ -16,7 +17,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             inputs={
                 "ingest": "params:ingest",
                 "target": "params:target",
-                **{f"{kind}_{ds}": f"{kind}_{ds}" for kind in ("raw", "standin") for ds in DATASETS},
+                **{f"raw_{ds}": f"raw_{ds}" for ds in registry.names()},
+                **{f"standin_{ds}": f"standin_{ds}" for ds in registry.with_standin()},
             },
             outputs="poses",
             name="read_common_form",

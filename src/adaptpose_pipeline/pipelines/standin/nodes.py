@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from adaptpose_pipeline.core.skeleton import H36M17
-from adaptpose_pipeline.datasets.recording import Recording
-from adaptpose_pipeline.datasets.standin import make_recordings
+from adaptpose_pipeline.standin.makers import make_recordings
+from adaptpose_pipeline.standin.recording import Recording
 
 GAP_COLUMNS = [
     "cam_height_m", "cam_distance_m", "elevation_deg", "focal_px", "fps",

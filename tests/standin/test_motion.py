@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from adaptpose_pipeline.core import motion
 from adaptpose_pipeline.core.skeleton import H36M17
+from adaptpose_pipeline.standin import motion
 
 FPS = 30
 SECONDS = 6.0
@@ -41,8 +41,69 @@ def _stance_width(joints: np.ndarray) -> np.ndarray:
 
 
 def _mean_knee(joints: np.ndarray) -> float:
-    angles = motion.joint_angles(joints)
+    angles = joint_angles(joints)
     return float(np.mean([angles["l_knee"], angles["r_knee"]]))
+
+
+# ---- what the tests measure on a motion (joint angles, feet on the ground)
+
+# Anatomical ranges the synthesiser clips its angles within.
+JOINT_LIMITS_DEG: dict[str, tuple[float, float]] = {
+    "knee": (0.0, 160.0),
+    "elbow": (0.0, 160.0),
+    "trunk_tilt": (0.0, 80.0),
+}
+
+
+def foot_clearance(
+    joints: np.ndarray, slope_deg: float = 0.0, heading: float = 0.0, start=(0.0, 0.0)
+) -> np.ndarray:
+    """Height ``(T, 2)`` of each sole (left, right ankle less ``motion.ANKLE_HEIGHT``)
+    above the ground plane of ``motion.ground_height``."""
+    ankles = joints[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")]]
+    return ankles[..., 2] - motion.ANKLE_HEIGHT - motion.ground_height(ankles[..., :2], slope_deg, heading, start)
+
+
+def _angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Angle (deg) between vectors ``(T, 3)``, per row."""
+    cos = np.einsum("ti,ti->t", u, v) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def joint_angles(joints: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame angles (deg) of ``(T, 17, 3)`` joints.
+
+    ``l_knee``/``r_knee``: flexion, negative when the knee bends the wrong way (the
+    shin swings forward of the thigh's line, judged about the hip line);
+    ``l_elbow``/``r_elbow``: flexion; ``trunk_tilt``: hip->thorax from vertical.
+    """
+    if joints.ndim != 3 or joints.shape[1:] != (H36M17.num_joints, 3):
+        raise ValueError(f"joint_angles: expected joints (T, 17, 3), got {joints.shape}")
+    j = {name: joints[:, H36M17.index(name)] for name in H36M17.joints}
+    hip_line = j["l_hip"] - j["r_hip"]
+    out = {}
+    for side in ("l", "r"):
+        thigh, shin = j[f"{side}_knee"] - j[f"{side}_hip"], j[f"{side}_ankle"] - j[f"{side}_knee"]
+        backwards = np.einsum("ti,ti->t", np.cross(thigh, shin), hip_line) >= 0.0
+        out[f"{side}_knee"] = np.where(backwards, 1.0, -1.0) * _angle_deg(thigh, shin)
+        upper = j[f"{side}_elbow"] - j[f"{side}_shoulder"]
+        out[f"{side}_elbow"] = _angle_deg(upper, j[f"{side}_wrist"] - j[f"{side}_elbow"])
+    up = np.broadcast_to([0.0, 0.0, 1.0], j["hip"].shape)
+    out["trunk_tilt"] = _angle_deg(j["thorax"] - j["hip"], up)
+    return out
+
+
+def joint_angles_within_limits(
+    joints: np.ndarray,
+    limits: dict[str, tuple[float, float]] = JOINT_LIMITS_DEG,
+    tol_deg: float = 1e-3,
+) -> bool:
+    """Whether every knee, elbow and trunk angle of ``(T, 17, 3)`` joints is within ``limits``."""
+    for name, values in joint_angles(joints).items():
+        lo, hi = limits[name.removeprefix("l_").removeprefix("r_")]
+        if values.min() < lo - tol_deg or values.max() > hi + tol_deg:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +162,13 @@ def test_same_seed_same_motion_other_seed_other_motion(family, lengths):
 
 @pytest.mark.parametrize("family", motion.MOTION_FAMILIES)
 def test_joint_angles_within_limits(family, clips):
-    assert motion.joint_angles_within_limits(clips[family])
+    assert joint_angles_within_limits(clips[family])
 
 
 def test_joint_angle_helper_catches_impossible_joints(clips):
     crouch = clips["crouch"]
     # Deep squats read as large positive flexion.
-    assert motion.joint_angles(crouch)["l_knee"].max() > 100.0
+    assert joint_angles(crouch)["l_knee"].max() > 100.0
 
     bad = crouch[:1].copy()
     hip, knee = _joint(bad, "r_hip")[0], _joint(bad, "r_knee")[0]
@@ -118,20 +179,20 @@ def test_joint_angle_helper_catches_impossible_joints(clips):
     a = np.radians(20.0)  # the shin bent 20 deg forward past straight
     shin = np.cos(a) * thigh - np.sin(a) * np.cross(lateral, thigh)
     bad[0, H36M17.index("r_ankle")] = knee + 0.44 * shin
-    assert motion.joint_angles(bad)["r_knee"][0] == pytest.approx(-20.0, abs=1e-6)
-    assert not motion.joint_angles_within_limits(bad)
+    assert joint_angles(bad)["r_knee"][0] == pytest.approx(-20.0, abs=1e-6)
+    assert not joint_angles_within_limits(bad)
 
     folded = crouch[:1].copy()
     shoulder, elbow = _joint(folded, "l_shoulder")[0], _joint(folded, "l_elbow")[0]
     wrist = elbow + 0.9 * (shoulder - elbow) + np.array([0.0, 0.0, 0.03])
     folded[0, H36M17.index("l_wrist")] = wrist
-    assert motion.joint_angles(folded)["l_elbow"][0] > 160.0
-    assert not motion.joint_angles_within_limits(folded)
+    assert joint_angles(folded)["l_elbow"][0] > 160.0
+    assert not joint_angles_within_limits(folded)
 
 
 @pytest.mark.parametrize("family", ["walk", "crouch", "turn", "sit_stand", "reach_wave"])
 def test_feet_on_flat_ground(family, clips):
-    clearance = motion.foot_clearance(clips[family])
+    clearance = foot_clearance(clips[family])
     lowest = clearance.min(axis=1)
     assert np.abs(lowest).max() < 0.01  # one foot touches in every frame
     assert clearance.min() > -1e-6  # and none goes through the floor
@@ -139,7 +200,7 @@ def test_feet_on_flat_ground(family, clips):
 
 def test_ski_feet_on_the_slope(clips):
     joints = clips["ski"]
-    clearance = motion.foot_clearance(joints, slope_deg=20.0, heading=HEADING, start=START)
+    clearance = foot_clearance(joints, slope_deg=20.0, heading=HEADING, start=START)
     assert np.abs(clearance.min(axis=1)).max() < 0.01
     assert clearance.min() > -1e-6
     # Downhill along the heading: about tan(20 deg) metres down per metre forward.
@@ -148,11 +209,11 @@ def test_ski_feet_on_the_slope(clips):
     drop = joints[0, 0, 2] - joints[-1, 0, 2]
     assert drop == pytest.approx(np.tan(np.radians(20.0)) * travel, rel=0.02)
     # On flat ground the same motion would be buried.
-    assert motion.foot_clearance(joints).min() < -5.0
+    assert foot_clearance(joints).min() < -5.0
 
 
 def test_run_bounces_off_the_ground(clips):
-    lowest = motion.foot_clearance(clips["run"]).min(axis=1)
+    lowest = foot_clearance(clips["run"]).min(axis=1)
     assert lowest.min() == pytest.approx(0.0, abs=1e-6)
     assert lowest.max() > 0.03  # flight between steps
 
@@ -184,7 +245,7 @@ def test_jump_has_ballistic_flight(lengths):
         joints = _synth("jump", lengths, seed=seed, seconds=5.0)
         root_z = joints[:, 0, 2]
         assert root_z.max() > motion.ANKLE_HEIGHT + leg + 0.1  # higher than any standing hip
-        airborne = motion.foot_clearance(joints).min(axis=1) > 0.02
+        airborne = foot_clearance(joints).min(axis=1) > 0.02
         inner = airborne[1:-1] & airborne[:-2] & airborne[2:]
         assert inner.sum() >= 3
         accel = (root_z[2:] - 2 * root_z[1:-1] + root_z[:-2]) * FPS**2
@@ -195,7 +256,7 @@ def test_ski_stance_is_wider_and_knees_more_bent_than_walk(clips):
     walk, ski = clips["walk"], clips["ski"]
     assert _stance_width(ski).mean() > _stance_width(walk).mean() + 0.15
     assert _mean_knee(ski) > _mean_knee(walk) + 15.0
-    knees = motion.joint_angles(ski)
+    knees = joint_angles(ski)
     assert 30.0 < np.mean([knees["l_knee"], knees["r_knee"]]) < 60.0
 
 
@@ -227,7 +288,7 @@ def test_family_styles_differ(clips):
     assert wrist_above_head(clips["walk"]) == 0.0
 
     def mean_elbow(joints):
-        angles = motion.joint_angles(joints)
+        angles = joint_angles(joints)
         return np.mean([angles["l_elbow"], angles["r_elbow"]])
 
     assert mean_elbow(clips["run"]) > mean_elbow(clips["walk"]) + 40.0  # runners' arms are bent
@@ -256,7 +317,7 @@ def test_style_multipliers_change_the_motion(lengths):
     upright = _synth("walk", lengths, seed=5)
 
     def mean_tilt(joints):
-        return motion.joint_angles(joints)["trunk_tilt"].mean()
+        return joint_angles(joints)["trunk_tilt"].mean()
 
     assert mean_tilt(leaning) > mean_tilt(upright) + 10.0
 

@@ -1,9 +1,8 @@
-"""What the stand-in generator hands to each dataset's writer.
+"""What the stand-in makers hand to each dataset's writer.
 
 A :class:`Recording` is one subject performing one sequence, in world coordinates
 (metres, z up), seen by one or more cameras (:class:`CameraRig`). Writers turn
-recordings into a dataset's native files; :func:`to_pose_sequences` gives the
-ground truth in the common form that the dataset's reader must give back.
+recordings into a dataset's native files, which the dataset's reader reads back.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adaptpose_pipeline.core import camera as cam
-from adaptpose_pipeline.datasets.common import PoseSequence
 
 
 @dataclass
@@ -88,29 +86,3 @@ def look_at(position: np.ndarray, target: np.ndarray, up: np.ndarray = np.array(
     R = np.stack([x, y, z], axis=-2)
     t = -(R @ position[..., None])[..., 0]
     return R, t
-
-
-def to_pose_sequences(rec: Recording) -> list[PoseSequence]:
-    """Ground truth of ``rec`` in the common form, one per camera."""
-    out = []
-    for rig in rec.cameras:
-        x_cam = rig.to_camera(rec.joints_world)
-        out.append(
-            PoseSequence(
-                dataset=rec.dataset,
-                subject=rec.subject,
-                sequence=rec.sequence,
-                camera=rig.name,
-                split=rec.split,
-                fps=float(rec.fps),
-                image_size=tuple(int(v) for v in rig.image_size),
-                f=np.asarray(rig.f, dtype=np.float64),
-                c=np.asarray(rig.c, dtype=np.float64),
-                k=None if rig.k is None else np.asarray(rig.k, dtype=np.float64),
-                p=None if rig.p is None else np.asarray(rig.p, dtype=np.float64),
-                joints_2d=rig.project(x_cam).astype(np.float32),
-                joints_3d_cam=x_cam.astype(np.float32),
-                valid=np.asarray(rec.valid, dtype=bool),
-            )
-        )
-    return out

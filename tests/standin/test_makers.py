@@ -1,6 +1,7 @@
 """Stand-in generator -> native files -> reader == the generator's ground truth."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,9 +10,10 @@ import yaml
 from adaptpose_pipeline.core.skeleton import H36M17
 from adaptpose_pipeline.datasets import pw3d, ski
 from adaptpose_pipeline.datasets.kedro_io import STANDIN_MARKER, NativeDataset
-from adaptpose_pipeline.datasets.recording import to_pose_sequences
-from adaptpose_pipeline.datasets.standin import make_recordings
+from adaptpose_pipeline.datasets import registry
+from adaptpose_pipeline.standin.makers import make_3dpw, make_recordings
 from tests.paths import ROOT
+from tests.standin.ground_truth import to_pose_sequences
 
 SPEC = yaml.safe_load((ROOT / "conf/base/parameters_standin.yml").read_text())["standin"]
 SCALE = 0.2
@@ -105,13 +107,11 @@ def test_save_replaces_a_stand_in_atomically(tmp_path, monkeypatch):
     before = sorted(p.name for p in path.rglob("*"))
     assert json.loads((path / STANDIN_MARKER).read_text())["dataset"] == "3dpw"
 
-    from adaptpose_pipeline.datasets import native
-
     def crash(root, recordings):
         (root / "half_written").write_text("x")
         raise RuntimeError("killed while writing")
 
-    monkeypatch.setitem(native.WRITERS, "3dpw", crash)
+    monkeypatch.setitem(registry._DATASETS, "3dpw", replace(registry.get("3dpw"), standin=registry.Standin(make_3dpw, crash)))
     with pytest.raises(Exception, match="killed while writing"):
         ds.save(make_recordings("3dpw", SPEC["3dpw"], SCALE, seed=1))
     assert sorted(p.name for p in path.rglob("*")) == before

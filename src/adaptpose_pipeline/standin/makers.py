@@ -1,4 +1,4 @@
-"""Stand-in datasets: synthetic subjects, motions and cameras with each dataset's gaps.
+"""Stand-in makers: synthetic subjects, motions and cameras with each dataset's gaps.
 
 The real datasets cannot be downloaded here, so the project makes small stand-ins and
 writes them in each dataset's native layout. What differs between them is what makes
@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adaptpose_pipeline.core import motion
 from adaptpose_pipeline.core.skeleton import H36M17
+from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.h36m import SPLITS
-from adaptpose_pipeline.datasets.recording import CameraRig, Recording, look_at
+from adaptpose_pipeline.standin import motion
+from adaptpose_pipeline.standin.recording import CameraRig, Recording, look_at
 
 HIP = H36M17.index("hip")
 
@@ -264,13 +265,10 @@ def make_ski(spec: dict, scale: float, rng: np.random.Generator) -> list[Recordi
     return out
 
 
-MAKERS = {"h36m": make_h36m, "3dhp": make_3dhp, "3dpw": make_3dpw, "ski": make_ski}
-
-
 def make_recordings(dataset: str, spec: dict, scale: float, seed: int) -> list[Recording]:
-    """All recordings of one stand-in dataset."""
-    if dataset not in MAKERS:
-        raise KeyError(f"standin: unknown dataset {dataset!r}; expected one of {sorted(MAKERS)}")
+    """All recordings of one stand-in dataset (its maker: ``registry.get(dataset).standin``)."""
+    if dataset not in registry.with_standin():
+        raise KeyError(f"standin: unknown dataset {dataset!r}; expected one of {sorted(registry.with_standin())}")
     if not scale > 0:
         raise ValueError(f"standin.scale: expected a positive number, got {scale!r}")
-    return MAKERS[dataset](spec, scale, dataset_rng(seed, dataset))
+    return registry.get(dataset).standin.make(spec, scale, dataset_rng(seed, dataset))

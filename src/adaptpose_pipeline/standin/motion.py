@@ -1,7 +1,8 @@
 """Procedural human motion on the Human3.6M-17 skeleton, in numpy.
 
 The datasets the project studies (Human3.6M, MPI-INF-3DHP, 3DPW, Ski-Pose) cannot
-be downloaded here; this module makes small stand-ins for them. Each *family* of
+be downloaded here; the stand-in makers (``standin.makers``) build small stand-ins
+for them from these motions. Each *family* of
 motion has its own style (gait, squats, ballistic jumps, downhill carving, ...), so
 that datasets built from different mixes of families differ the way real ones do.
 
@@ -85,14 +86,6 @@ DEFAULT_STYLE: dict[str, float] = {"amplitude": 1.0, "frequency": 1.0, "noise": 
 # The ankle joint sits this far above the sole (metres).
 ANKLE_HEIGHT = 0.08
 GRAVITY = 9.81
-
-# Anatomical ranges checked by :func:`joint_angles_within_limits` (the synthesiser
-# clips its angles within these).
-JOINT_LIMITS_DEG: dict[str, tuple[float, float]] = {
-    "knee": (0.0, 160.0),
-    "elbow": (0.0, 160.0),
-    "trunk_tilt": (0.0, 80.0),
-}
 
 # Sides as (prefix, sign): abduction of a left limb turns towards +y, of a right one -y.
 _SIDES: tuple[tuple[str, float], ...] = (("l", 1.0), ("r", -1.0))
@@ -708,15 +701,6 @@ def ground_height(
     return -np.tan(np.radians(slope_deg)) * ((np.asarray(xy) - np.asarray(start)) @ downhill)
 
 
-def foot_clearance(
-    joints: np.ndarray, slope_deg: float = 0.0, heading: float = 0.0, start=(0.0, 0.0)
-) -> np.ndarray:
-    """Height ``(T, 2)`` of each sole (left, right ankle less :data:`ANKLE_HEIGHT`)
-    above the ground plane of :func:`ground_height`."""
-    ankles = joints[:, [H36M17.index("l_ankle"), H36M17.index("r_ankle")]]
-    return ankles[..., 2] - ANKLE_HEIGHT - ground_height(ankles[..., :2], slope_deg, heading, start)
-
-
 def _check_inputs(
     family: str, num_frames: int, fps: float, lengths: np.ndarray, rng, speed, style
 ) -> None:
@@ -808,48 +792,3 @@ def synthesise(
     root_z = -(feet[..., 2] - ANKLE_HEIGHT - ground).min(axis=1) + motion.lift
     root = np.concatenate([root_xy, root_z[:, None]], axis=-1)
     return joints + root[:, None]
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _angle_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Angle (deg) between vectors ``(T, 3)``, per row."""
-    cos = np.einsum("ti,ti->t", u, v) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-
-
-def joint_angles(joints: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-frame angles (deg) of ``(T, 17, 3)`` joints.
-
-    ``l_knee``/``r_knee``: flexion, negative when the knee bends the wrong way (the
-    shin swings forward of the thigh's line, judged about the hip line);
-    ``l_elbow``/``r_elbow``: flexion; ``trunk_tilt``: hip->thorax from vertical.
-    """
-    if joints.ndim != 3 or joints.shape[1:] != (H36M17.num_joints, 3):
-        raise ValueError(f"joint_angles: expected joints (T, 17, 3), got {joints.shape}")
-    j = {name: joints[:, H36M17.index(name)] for name in H36M17.joints}
-    hip_line = j["l_hip"] - j["r_hip"]
-    out = {}
-    for side in ("l", "r"):
-        thigh, shin = j[f"{side}_knee"] - j[f"{side}_hip"], j[f"{side}_ankle"] - j[f"{side}_knee"]
-        backwards = np.einsum("ti,ti->t", np.cross(thigh, shin), hip_line) >= 0.0
-        out[f"{side}_knee"] = np.where(backwards, 1.0, -1.0) * _angle_deg(thigh, shin)
-        upper = j[f"{side}_elbow"] - j[f"{side}_shoulder"]
-        out[f"{side}_elbow"] = _angle_deg(upper, j[f"{side}_wrist"] - j[f"{side}_elbow"])
-    up = np.broadcast_to([0.0, 0.0, 1.0], j["hip"].shape)
-    out["trunk_tilt"] = _angle_deg(j["thorax"] - j["hip"], up)
-    return out
-
-
-def joint_angles_within_limits(
-    joints: np.ndarray,
-    limits: dict[str, tuple[float, float]] = JOINT_LIMITS_DEG,
-    tol_deg: float = 1e-3,
-) -> bool:
-    """Whether every knee, elbow and trunk angle of ``(T, 17, 3)`` joints is within ``limits``."""
-    for name, values in joint_angles(joints).items():
-        lo, hi = limits[name.removeprefix("l_").removeprefix("r_")]
-        if values.min() < lo - tol_deg or values.max() > hi + tol_deg:
-            return False
-    return True
