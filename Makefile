@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP)
 
-# The stand-ins, then the whole chain (ingest, pretrain, evaluate, adapt) for every target.
-TARGETS ?= h36m 3dhp 3dpw ski
+# The stand-ins, then the whole chain (ingest, pretrain, evaluate, adapt) for every target:
+# every dataset of datasets/registry.py (read when `run` starts, after setup).
+TARGETS ?= $(shell $(BIN)/python -m adaptpose_pipeline.datasets.registry)
 run: setup
 	$(BIN)/kedro run --pipeline=standin
 	for t in $(TARGETS); do $(BIN)/kedro run --pipeline=chain --params target=$$t || exit 1; done
