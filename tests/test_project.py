@@ -28,6 +28,26 @@ def test_core_never_imports_kedro_or_mlflow(path):
             )
 
 
+
+def _imported(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            names |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("package", ["core", "datasets"])
+def test_stand_ins_stay_apart(package):
+    """The stand-in package uses the readers; the readers and the method never use it
+    (its makers and writers register themselves with datasets.registry)."""
+    for path in sorted((CORE.parent / package).glob("*.py")):
+        used = [n for n in _imported(path) if n.startswith("adaptpose_pipeline.standin")]
+        assert not used, f"{package}/{path.name} imports {used}"
+
 def test_kedro_registry_lists_pipelines():
     env = dict(os.environ, DO_NOT_TRACK="true")
     kedro = Path(sys.executable).parent / "kedro"
