@@ -75,7 +75,7 @@ def build() -> tuple[dict, dict]:
              "score": round(float(scores[i].mean()), 3)}
         )
     doc = {
-        "info": {"description": "synthetic walk (adaptpose_pipeline core.motion), tests/data/make_coco_fixture.py"},
+        "info": {"description": "synthetic walk (adaptpose_pipeline standin.motion), tests/data/make_coco_fixture.py"},
         "images": images,
         "annotations": annotations,
         "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17_JOINTS)}],
