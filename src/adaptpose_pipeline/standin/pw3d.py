@@ -57,7 +57,7 @@ COCO_FACE: dict[str, tuple[float, float]] = {
 
 
 def h36m17_to_smpl24(joints: np.ndarray) -> np.ndarray:
-    """``(..., 17, 3)`` H36M joints -> ``(..., 24, 3)`` SMPL joints (the stand-in writer's inverse).
+    """``(..., 17, 3)`` H36M joints -> ``(..., 24, 3)`` SMPL joints (the inverse of the reader's ``smpl24_to_h36m17``).
 
     Mapped joints are copied (SMPL head = H36M neck, SMPL neck = H36M thorax); the rest
     are placed along bones by the module constants ``SPINE1_AT`` ... ``FOOT_FORWARD_M``.
