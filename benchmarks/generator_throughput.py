@@ -39,7 +39,7 @@ from torch import nn
 from adaptpose_pipeline.core.adapt import AdaptConfig, AdaptNets, StepContext, generator_step, project_normalise
 from adaptpose_pipeline.core.generator import GeneratorConfig, GeneratorOutput, HumanMotionGenerator
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel, filter_widths_for
-from adaptpose_pipeline.core.motion import sample_bone_lengths, synthesise
+from adaptpose_pipeline.standin.motion import sample_bone_lengths, synthesise
 from adaptpose_pipeline.core.runtime import seed_everything
 from adaptpose_pipeline.core.windows import window_indices
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params

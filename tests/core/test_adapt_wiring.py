@@ -285,9 +285,11 @@ def test_node_passes_the_new_switches_to_the_loop():
     import yaml
 
     from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config
+    from adaptpose_pipeline.pipelines.config import resolve_block
     from tests.paths import ROOT
 
-    params = yaml.safe_load((ROOT / "conf/base/parameters_adapt.yml").read_text())["adapt"]
+    # the block as nodes receive it: resolved for the run's target (settings.ProjectConfigLoader)
+    params = resolve_block(yaml.safe_load((ROOT / "conf/base/parameters_adapt.yml").read_text())["adapt"], "3dhp", name="adapt")
     params = {**params, "critic_3d_lengths": False, "lambda_limit": 0.3, "weights": {**params["weights"], "match": 2.0},
               "hard_ratio": {**params["hard_ratio"], "semantics": "released"},
               "train": {**params["train"], "schedule": "generate_then_finetune", "feedback_warmup_epochs": 1, "lr_lengths": 0.01}}

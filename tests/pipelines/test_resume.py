@@ -12,7 +12,7 @@ import yaml
 
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
 from adaptpose_pipeline.pipelines.adapt import nodes as adapt_nodes
-from adaptpose_pipeline.pipelines.config import deep_merge
+from adaptpose_pipeline.pipelines.config import deep_merge, resolve_block
 from tests.core.test_adapt import _arrays as _model_input
 from tests.paths import ROOT
 
@@ -105,8 +105,9 @@ def test_killed_adapt_leaves_nothing_and_resumes_to_identical_artifacts(standin_
     assert out.returncode != 0 and "control.pt" in out.text and "other parameters, seed, input data" in out.text, out.text[-3000:]
 
 
-def _conf(name):
-    return yaml.safe_load((ROOT / "conf/base" / f"parameters_{name}.yml").read_text())[name]
+def _conf(name, target="ski"):
+    """A parameter block as nodes receive it: resolved for ``target``."""
+    return resolve_block(yaml.safe_load((ROOT / "conf/base" / f"parameters_{name}.yml").read_text())[name], target, name=name)
 
 
 def _as_bytes(outputs) -> bytes:

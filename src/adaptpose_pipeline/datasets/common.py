@@ -182,12 +182,3 @@ class PoseSequence:
                 )
         return self
 
-
-def __getattr__(name: str):
-    # The registry lists the datasets now; pipelines/config.py still imports DATASETS
-    # from here (a snapshot: the datasets registered when it is imported).
-    if name == "DATASETS":
-        from adaptpose_pipeline.datasets.registry import names
-
-        return names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 
-from adaptpose_pipeline.datasets.common import DATASETS
+from adaptpose_pipeline.datasets.registry import names as dataset_names
 
 TARGETS_KEY = "targets"
 
@@ -29,8 +29,9 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def check_target(target) -> str:
     """``target`` if it names a dataset, else a ``ValueError`` naming the key."""
-    if target not in DATASETS:
-        raise ValueError(f"target: unknown target {target!r}; expected one of {list(DATASETS)} (e.g. --params target=3dhp)")
+    known = dataset_names()
+    if target not in known:
+        raise ValueError(f"target: unknown target {target!r}; expected one of {list(known)} (e.g. --params target=3dhp)")
     return target
 
 
@@ -44,9 +45,10 @@ def _check_targets(name: str, targets) -> dict:
         return {}
     if not isinstance(targets, dict):
         raise ValueError(f"{name}.targets: expected a mapping from target to settings, got {targets!r}")
-    unknown = sorted(set(targets) - set(DATASETS))
+    known = dataset_names()
+    unknown = sorted(set(targets) - set(known))
     if unknown:
-        raise ValueError(f"{name}.targets: unknown targets {unknown}; expected some of {list(DATASETS)}")
+        raise ValueError(f"{name}.targets: unknown targets {unknown}; expected some of {list(known)}")
     for target, block in targets.items():
         if block is not None and not isinstance(block, dict):
             raise ValueError(f"{name}.targets.{target}: expected a mapping of this block's keys, got {block!r}")
