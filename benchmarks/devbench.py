@@ -79,7 +79,7 @@ def retargeted_control(project: common.TempProject, target: str, joint_set: str)
 
     from adaptpose_pipeline.core.lifter import LifterCheckpoint
     from adaptpose_pipeline.core.training import predict_sequences
-    from adaptpose_pipeline.reporting.evaluation import evaluate_predictions
+    from adaptpose_pipeline.evaluation.metrics_file import evaluate_predictions
 
     adapted = torch.load(project.newest(f"data/06_models/{target}/lifter_adapted.pt")[1], weights_only=True)
     retarget = adapted["info"].get("retarget")

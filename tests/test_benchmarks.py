@@ -288,7 +288,7 @@ def _versioned(root, rel, write):
 def test_devbench_scores_the_control_with_the_adapted_lifters_retargeting(tmp_path):
     from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
     from adaptpose_pipeline.core.training import predict_sequences
-    from adaptpose_pipeline.reporting.evaluation import evaluate_predictions
+    from adaptpose_pipeline.evaluation.metrics_file import evaluate_predictions
     from benchmarks import devbench
 
     cfg = LifterConfig(filter_widths=(1,), channels=8)

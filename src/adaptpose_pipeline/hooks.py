@@ -169,7 +169,7 @@ class ProtocolHook:
     def after_dataset_saved(self, dataset_name: str, data, node) -> None:
         if not dataset_name.startswith("metrics_") or not isinstance(data, dict) or "protocol" not in data:
             return
-        from adaptpose_pipeline.reporting.evaluation import protocol_params
+        from adaptpose_pipeline.evaluation.metrics_file import protocol_params
 
         try:
             import mlflow
@@ -216,7 +216,8 @@ class ManifestHook:
     @hook_impl(tryfirst=True)  # before kedro-mlflow closes the MLflow run
     def after_pipeline_run(self, run_params: dict, run_result, pipeline, catalog) -> None:
         from adaptpose_pipeline import manifest as mf
-        from adaptpose_pipeline.datasets.kedro_io import NativeDataset, atomic_write, data_kind
+        from adaptpose_pipeline.core.runtime import atomic_write
+        from adaptpose_pipeline.datasets.kedro_io import NativeDataset, data_kind
 
         cache = mf.HashCache(self._project / "data" / ".file_hashes.json")
         input_files: dict[str, dict[str, str]] = {}

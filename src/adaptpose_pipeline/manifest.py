@@ -88,7 +88,7 @@ class HashCache:
 
     def save(self) -> None:
         if self._changed:
-            from adaptpose_pipeline.datasets.kedro_io import atomic_write
+            from adaptpose_pipeline.core.runtime import atomic_write
 
             body = json.dumps(self._entries, indent=1, sort_keys=True).encode()
             atomic_write(self.path, lambda fh: fh.write(body))

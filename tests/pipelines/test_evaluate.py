@@ -12,7 +12,7 @@ from adaptpose_pipeline.core.training import predict_sequences
 from adaptpose_pipeline.datasets.kedro_io import NpzDataset, TorchDataset
 from adaptpose_pipeline.pipelines.evaluate import evaluation_nodes
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics
-from adaptpose_pipeline.reporting.evaluation import evaluate_predictions, validate_metrics
+from adaptpose_pipeline.evaluation.metrics_file import evaluate_predictions, validate_metrics
 
 VERSION = "2026-01-01T00.00.00.000Z"
 OVERALL = ("mpjpe", "p_mpjpe", "n_mpjpe", "pck150", "auc")

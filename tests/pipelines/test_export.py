@@ -9,7 +9,7 @@ from adaptpose_pipeline.core import bvh
 from adaptpose_pipeline.standin import motion
 from adaptpose_pipeline.core.camera import normalise_pixels, project
 from adaptpose_pipeline.datasets.kedro_io import NpzDataset
-from adaptpose_pipeline.datasets.text_folder import TextFolderDataset
+from adaptpose_pipeline.datasets.kedro_io import TextFolderDataset
 from tests.bvh_reader import forward_kinematics, parse_bvh
 from adaptpose_pipeline.pipelines.export.nodes import check_export_params, motions_to_bvh
 from tests.pipelines.conftest import make_project

@@ -1,9 +1,14 @@
-"""Seeding and device choice: one seed for Python, numpy and torch; one device knob."""
+"""Run-time plumbing: one seed for Python, numpy and torch; one device knob; the RNG
+states a resumed loop restores; atomic file writes (a killed run leaves no partial file)."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,3 +57,19 @@ def set_rng_states(states: dict, device: torch.device) -> None:
     torch.set_rng_state(states["cpu"])
     if device.type == "cuda" and "cuda" in states:
         torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,4 +1,6 @@
-"""Custom Kedro datasets: native dataset folders, numpy archives, torch checkpoints.
+"""Every custom Kedro dataset of the project: native dataset folders, numpy archives,
+torch checkpoints, a user's keypoint file, MLflow models and versioned artifacts,
+folders of text files.
 
 Saves are atomic: data goes to a temporary name in the destination folder and is
 moved into place with ``os.replace`` only once complete, so a run killed while
@@ -17,7 +19,6 @@ import pickle
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -28,6 +29,7 @@ from kedro_mlflow.io.artifacts import MlflowArtifactDataset
 from kedro_mlflow.io.artifacts import mlflow_artifact_dataset as kedro_mlflow_artifacts
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
+from adaptpose_pipeline.core.runtime import atomic_write
 from adaptpose_pipeline.datasets import registry
 from adaptpose_pipeline.datasets.common import recording_opened
 
@@ -43,22 +45,6 @@ def data_kind(path: Path) -> str:
     if not path.is_dir():
         return "missing"
     return "standin" if (path / STANDIN_MARKER).is_file() else "real"
-
-
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_npz(fh: io.BufferedWriter, arrays: dict[str, np.ndarray]) -> None:
@@ -359,3 +345,34 @@ class MlflowVersionedArtifactDataset(MlflowArtifactDataset):
             )
         finally:
             kedro_mlflow_artifacts.parse_dataset_definition = parse
+
+
+class TextFolderDataset(_LocalVersionedDataset):
+    """A versioned folder of text files (e.g. one BVH per motion): ``save({file name:
+    text})`` / ``load() -> {file name: text}`` (UTF-8, sorted). Kedro's
+    ``PartitionedDataset`` cannot be versioned; this one writes
+    ``<filepath>/<version>/<name of filepath>/`` into a temporary folder moved into
+    place only once complete."""
+
+    def load(self) -> dict[str, str]:
+        path = Path(self._get_load_path())
+        if not path.is_dir():
+            raise DatasetError(f"{path}: expected a folder of text files")
+        return {p.name: p.read_text(encoding="utf-8") for p in sorted(path.iterdir()) if p.is_file()}
+
+    def save(self, data: dict[str, str]) -> None:
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise DatasetError(f"{self._filepath}: expected a dict of file name -> text")
+        bad = [k for k in data if not isinstance(k, str) or not k or Path(k).name != k or k.startswith(".")]
+        if bad:
+            raise DatasetError(f"{self._filepath}: expected plain file names, got {bad[:5]}")
+        path = Path(self._get_save_path())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        try:
+            for name, text in data.items():
+                (tmp / name).write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

@@ -19,7 +19,7 @@ from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_lifter, control_lifter
 from adaptpose_pipeline.pipelines.config import deep_merge
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_lifter
-from adaptpose_pipeline.reporting.evaluation import protocol_params
+from adaptpose_pipeline.evaluation.metrics_file import protocol_params
 
 log = logging.getLogger(__name__)
 

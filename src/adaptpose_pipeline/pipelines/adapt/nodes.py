@@ -18,7 +18,7 @@ from adaptpose_pipeline.core.guard import choose, label_free_scores
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.skeleton import H36M17
-from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
+from adaptpose_pipeline.core.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.parameters import Adapt, AdaptGenerator, Guard, Proportions, check
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
 

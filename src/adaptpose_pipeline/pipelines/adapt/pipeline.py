@@ -11,7 +11,7 @@ from adaptpose_pipeline.pipelines.adapt.nodes import (
 )
 from adaptpose_pipeline.pipelines.evaluate.nodes import mlflow_metrics, serving_lifter
 from adaptpose_pipeline.pipelines.evaluate.pipeline import evaluation_nodes
-from adaptpose_pipeline.reporting import interactive, motion_plots
+from adaptpose_pipeline.evaluation import interactive, motion_plots
 
 
 def control_nodes() -> Pipeline:

@@ -15,8 +15,8 @@ from adaptpose_pipeline.core.runtime import resolve_device
 from adaptpose_pipeline.core.skeleton import get_skeleton
 from adaptpose_pipeline.core.training import predict_sequences
 from adaptpose_pipeline.core.windows import check_arrays
-from adaptpose_pipeline.reporting import plots
-from adaptpose_pipeline.reporting.evaluation import (
+from adaptpose_pipeline.evaluation import plots
+from adaptpose_pipeline.evaluation.metrics_file import (
     check_params,
     evaluate_predictions,
     frame_sequences,

@@ -9,7 +9,7 @@ from adaptpose_pipeline.pipelines.evaluate.nodes import (
     plot_skeletons,
     predict_target_test,
 )
-from adaptpose_pipeline.reporting import interactive, plots
+from adaptpose_pipeline.evaluation import interactive, plots
 
 
 def evaluation_nodes(model: str) -> Pipeline:

@@ -35,8 +35,8 @@ from adaptpose_pipeline.datasets.keypoints import fill_missing, parse_keypoints
 from adaptpose_pipeline.parameters import Predict, check
 from adaptpose_pipeline.pipelines.evaluate.nodes import CHECKPOINT_KEYS
 from adaptpose_pipeline.pipelines.ingest.nodes import target_config
-from adaptpose_pipeline.reporting import interactive
-from adaptpose_pipeline.reporting.prediction import pick_rows, predicted_skeletons
+from adaptpose_pipeline.evaluation import interactive
+from adaptpose_pipeline.evaluation.prediction import pick_rows, predicted_skeletons
 
 log = logging.getLogger(__name__)
 OUTPUT_FRAME = "camera: x right, y down, z forward (m); root-relative, the hip at 0"

@@ -14,7 +14,7 @@ import pandas as pd
 from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig
 from adaptpose_pipeline.core.runtime import resolve_device, seed_everything
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
-from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
+from adaptpose_pipeline.core.checkpoints import EpochCheckpoints, fingerprint
 from adaptpose_pipeline.parameters import Pretrain, check
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from adaptpose_pipeline.pipelines.evaluate.nodes import serving_lifter
 from adaptpose_pipeline.pipelines.pretrain.nodes import plot_pretrain_curves, pretrain_lifter
-from adaptpose_pipeline.reporting import interactive
+from adaptpose_pipeline.evaluation import interactive
 
 
 def create_pipeline(**kwargs) -> Pipeline:

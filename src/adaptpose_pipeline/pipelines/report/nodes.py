@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from adaptpose_pipeline.pipelines.ablation.nodes import TABLES
-from adaptpose_pipeline.reporting.evaluation import PROTOCOL_PARAMS
+from adaptpose_pipeline.evaluation.metrics_file import PROTOCOL_PARAMS
 
 METRICS = ("mpjpe", "p_mpjpe", "pck150", "auc")
 TITLES = {5: "Table 5: supervision elements", 6: "Table 6: bone generation", 7: "Table 7: camera generation", 8: "Table 8: temporal information"}

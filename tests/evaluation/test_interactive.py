@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from adaptpose_pipeline.core.skeleton import H36M17
-from adaptpose_pipeline.reporting import interactive
+from adaptpose_pipeline.evaluation import interactive
 
 
 def test_training_curves_trace_every_numeric_column():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from adaptpose_pipeline.datasets import checkpoints
-from adaptpose_pipeline.datasets.checkpoints import EpochCheckpoints, fingerprint
+from adaptpose_pipeline.core import checkpoints
+from adaptpose_pipeline.core.checkpoints import EpochCheckpoints, fingerprint
 
 CPU = torch.device("cpu")
 SETTINGS = {"stage": "pretrain", "params": {"lr": 1e-3, "epochs": 3, "layers": [2, 2]}, "seed": 0}

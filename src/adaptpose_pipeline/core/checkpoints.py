@@ -1,7 +1,7 @@
 """Epoch checkpoints of long training loops (pretrain, adapt), for resuming.
 
-A checkpoint is the loop's whole state after an epoch (see ``core.training.train_lifter``
-and ``core.adapt.adapt``), written atomically to ``<dir>/<target>/<stage>.pt`` after
+A checkpoint is the loop's whole state after an epoch (``state_dict`` of the loops that
+``core.loop.run_epochs`` runs: ``core.training.train_lifter``, ``core.adapt.adapt``), written atomically to ``<dir>/<target>/<stage>.pt`` after
 every epoch. It is stamped with a fingerprint of the configuration, seed and input
 arrays, so that ``checkpoints.resume=true`` never continues a run of other settings
 or data: that is refused with an error naming the file.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adaptpose_pipeline.datasets.kedro_io import atomic_write
+from adaptpose_pipeline.core.runtime import atomic_write
 
 log = logging.getLogger(__name__)
 # Bump when the saved state's layout changes: older checkpoints are then refused.

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from adaptpose_pipeline.core.skeleton import H36M16, H36M17
-from adaptpose_pipeline.reporting import plots
-from adaptpose_pipeline.reporting.evaluation import (
+from adaptpose_pipeline.evaluation import plots
+from adaptpose_pipeline.evaluation.metrics_file import (
     check_params,
     evaluate_predictions,
     pick_frames,

@@ -3,7 +3,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from adaptpose_pipeline.core.skeleton import H36M17
-from adaptpose_pipeline.reporting import motion_plots as mp
+from adaptpose_pipeline.evaluation import motion_plots as mp
 
 # An upright person in a level camera frame (x right, y down, z forward), root at 0:
 # every bone points straight up (-y) or sideways, so hip -> thorax is exactly "up".

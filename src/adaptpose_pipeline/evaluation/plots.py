@@ -4,10 +4,11 @@ none stay open in a long run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from adaptpose_pipeline.core.skeleton import Skeleton
@@ -106,15 +107,30 @@ def skeleton_panel(
         raise ValueError(f"skeleton_panel: {len(labels)} labels for {len(frames)} frames")
     # One square extent for every panel, so that sizes compare across frames and views.
     lim = 1.05 * max(np.abs(gt[frames]).max(), np.abs(pred[frames]).max(), 1e-3)
-    fig = new_figure(2.3 * len(frames) + 0.4, 5.2)
-    axes = fig.subplots(len(VIEWS), len(frames), squeeze=False)
-    for col, row_index in enumerate(frames):
+
+    def draw(ax, col: int, horizontal: int) -> None:
+        draw_skeleton(ax, gt[frames[col]], skeleton, horizontal, TRUE_COLOUR, "true")
+        draw_skeleton(ax, pred[frames[col]], skeleton, horizontal, PRED_COLOUR, "predicted")
+
+    return view_grid([labels[c] if labels is not None else f"row {f}" for c, f in enumerate(frames)], lim, draw)
+
+
+def view_grid(titles: Sequence[str], lim: float, draw: Callable[[Axes, int, int], None]) -> Figure:
+    """A grid of skeleton panels: one column per title, one row per view (``VIEWS``:
+    front x-y, side z-y, y down), every panel ``lim`` metres square around the root.
+    ``draw(ax, column, horizontal)`` draws one panel (``horizontal``: the coordinate
+    on its x axis); the legend gathers every label drawn."""
+    fig = new_figure(2.3 * len(titles) + 0.4, 5.2)
+    axes = fig.subplots(len(VIEWS), len(titles), squeeze=False)
+    for col, title in enumerate(titles):
         for row, (horizontal, axis, view) in enumerate(VIEWS):
-            ax = axes[row, col]
-            draw_skeleton(ax, gt[row_index], skeleton, horizontal, TRUE_COLOUR, "true")
-            draw_skeleton(ax, pred[row_index], skeleton, horizontal, PRED_COLOUR, "predicted")
-            style_view_axis(ax, lim, axis, view, first_column=col == 0)
-        axes[0, col].set_title(labels[col] if labels is not None else f"row {row_index}", fontsize="x-small")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper right", fontsize="small", ncol=2)
+            draw(axes[row, col], col, horizontal)
+            style_view_axis(axes[row, col], lim, axis, view, first_column=col == 0)
+        axes[0, col].set_title(title, fontsize="x-small")
+    handles: dict = {}
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="upper right", fontsize="small", ncol=2)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from adaptpose_pipeline.core.skeleton import H36M17, bone_lengths, joints_to_bones
-from adaptpose_pipeline.reporting.plots import draw_skeleton, new_figure
+from adaptpose_pipeline.evaluation.plots import draw_skeleton, new_figure
 
 # Extremities move most and so show a pose-distribution gap first.
 SCATTER_JOINTS = ("head", "l_wrist", "r_wrist", "l_ankle", "r_ankle")

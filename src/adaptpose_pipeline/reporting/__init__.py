@@ -1,1 +1,0 @@
-"""Reports built from predictions: metric files and figures (numpy/matplotlib; no kedro, no mlflow)."""
