@@ -64,6 +64,7 @@ clean-data:
 # (one JSON each, summary.md rebuilt). About an hour on 2 CPU cores.
 bench: setup
 	$(BIN)/python -m benchmarks.generator_throughput
+	$(BIN)/python -m benchmarks.epoch_memory
 	$(BIN)/python -m benchmarks.lifter_throughput
 	$(BIN)/python -m benchmarks.end_to_end
 	$(BIN)/python -m benchmarks.scaling --pretrain

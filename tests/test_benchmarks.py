@@ -202,6 +202,15 @@ def test_throughput_quick_runs(module, tmp_path):
         assert rec["results"]["runs"][0]["speedup"] > 0
 
 
+@pytest.mark.slow
+def test_epoch_memory_quick_run(tmp_path):
+    out = _run("epoch_memory", "--quick", out=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rec = json.loads((tmp_path / "epoch_memory.json").read_text())
+    assert [r["samples"] for r in rec["results"]["runs"]] == [4000, 4000, 40000]
+    assert all(r["peak_rss_mb"] > 0 and r["seconds"] > 0 for r in rec["results"]["runs"])
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where CUDA is absent")
 @pytest.mark.parametrize("module", ["generator_throughput", "lifter_throughput", "end_to_end"])
 def test_cuda_benchmarks_skip_cleanly_without_cuda(module, tmp_path):

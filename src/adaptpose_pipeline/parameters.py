@@ -239,7 +239,7 @@ AdaptGenerator = _fields_model(
 TRAIN_KEYS = (
     "epochs", "warmup_epochs", "batch_size", "samples_per_epoch", "lr_generator", "lr_discriminator", "lr_lifter",
     "lr_lengths", "d_every", "grad_clip", "pool_size", "beta_deg", "frames_3d", "stride_min", "stride_max",
-    "schedule", "feedback_warmup_epochs",
+    "schedule", "feedback_warmup_epochs", "buffer_memory_mb",
 )
 AdaptTrain = _fields_model("AdaptTrain", AdaptConfig, TRAIN_KEYS, "The adaptation loop's schedule (``core.adapt.AdaptConfig``).")
 

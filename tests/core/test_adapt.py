@@ -174,6 +174,43 @@ def test_buffer_keeps_at_most_capacity_and_draws_from_all_it_holds():
     assert set(drawn.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
 
 
+def test_buffer_spills_to_disk_beyond_its_memory_and_draws_the_same_rows():
+    g = torch.Generator().manual_seed(0)
+    held, spilled = _Buffer(1000), _Buffer(1000, memory_mb=1)
+    row_bytes = (27 * 17 * 2 + 17 * 3) * 4
+    for _ in range(30):
+        x2d, x3d = torch.randn(64, 27, 17, 2, generator=g), torch.randn(64, 17, 3, generator=g)
+        held.add(x2d, x3d)
+        spilled.add(x2d, x3d)
+        assert spilled._held * row_bytes < 2**20  # never a whole MB of fakes in memory
+    assert spilled.size == held.size == 1000 and len(spilled.chunks) >= 2 and spilled._held > 0
+    files = [p for _, _, stem in spilled.chunks for p in stem.parent.glob(stem.name + "*")]
+    assert files and all(f.is_file() for f in files)
+    for (a2, a3), (b2, b3) in zip(held.batches(6, 200, np.random.default_rng(1)), spilled.batches(6, 200, np.random.default_rng(1))):
+        assert torch.equal(a2, b2) and torch.equal(a3, b3)
+    spilled.close()
+    assert not any(f.exists() for f in files)
+
+
+def test_spilling_buffer_leaves_a_generate_then_finetune_run_unchanged(baseline, monkeypatch):
+    def run(**kw):
+        return adapt(
+            _arrays(4, 20, 0), _arrays(3, 20, 1, with_3d=False), baseline, GeneratorConfig(frames=3, hidden=16),
+            _cfg(schedule="generate_then_finetune", batch_size=512, samples_per_epoch=4096, selection=False, warmup_epochs=0,
+                 epochs=1, pool_size=512, **kw),
+            "screen", False, torch.device("cpu"), seed=0, progress=False,
+        )
+
+    held = run()
+    spills = []
+    real = _Buffer._spill
+    monkeypatch.setattr(_Buffer, "_spill", lambda self: spills.append(self.size) or real(self))
+    spilled = run(buffer_memory_mb=1)  # 4096 fakes of 612 bytes: 2.4 MB, so two chunks go to disk
+    assert len(spills) == 2
+    assert held.history == spilled.history
+    assert all(torch.equal(held.lifter[k], spilled.lifter[k]) for k in held.lifter)
+
+
 def test_source_windows_use_every_stride_in_range_and_every_valid_centre():
     arrays = _arrays(1, 60, 0)
     arrays["pose_2d"][:, 0, 0] = np.arange(60)  # each frame's index, to read the windows back

@@ -53,8 +53,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -162,6 +164,7 @@ class AdaptConfig:
     selection_b: PositiveFloat = 16.0
     selection_bound: Float | None = 1.0
     keep_samples: NonNegativeInt = 512
+    buffer_memory_mb: PositiveInt | None = None  # generate_then_finetune: fakes held in memory before spilling to disk
     schedule: Literal[SCHEDULES] = "interleaved"
     feedback_warmup_epochs: NonNegativeInt = 0  # < epochs
     hard_ratio_semantics: Literal[L.HARD_RATIO_SEMANTICS] = "printed"
@@ -523,17 +526,42 @@ def lifter_step(nets: AdaptNets, ctx: StepContext, src: dict, fake_2d: torch.Ten
 
 
 class _Buffer:
-    """Selected fakes of one epoch (``generate_then_finetune``), at most ``capacity``."""
+    """Selected fakes of one epoch (``generate_then_finetune``), at most ``capacity``.
 
-    def __init__(self, capacity: int):
+    With ``memory_mb`` the buffer holds at most that much in memory: each time its
+    in-memory rows reach it they go to a temporary file (a chunk, under the system's
+    temporary folder, ``TMPDIR``), and draws read their rows back from the chunks, so one
+    epoch's peak memory stays bounded whatever ``samples_per_epoch`` is. The draws and
+    the rows they return are the same with and without spilling."""
+
+    def __init__(self, capacity: int, memory_mb: int | None = None):
         self.capacity, self.parts_2d, self.parts_3d, self.size = capacity, [], [], 0
+        self.memory_bytes = None if memory_mb is None else memory_mb * 2**20
+        self.chunks: list[tuple[int, int, Path]] = []  # (first row, rows, file stem) on disk
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._held = self._held_bytes = 0  # rows and bytes in memory
 
     def add(self, pose_2d: torch.Tensor, pose_3d: torch.Tensor) -> None:
         room = self.capacity - self.size
         if room > 0 and len(pose_2d):
             self.parts_2d.append(pose_2d[:room])
             self.parts_3d.append(pose_3d[:room])
-            self.size += min(room, len(pose_2d))
+            taken = min(room, len(pose_2d))
+            self.size += taken
+            self._held += taken
+            self._held_bytes += taken * (pose_2d[0].numel() + pose_3d[0].numel()) * pose_2d.element_size()
+            if self.memory_bytes is not None and self._held_bytes >= self.memory_bytes:
+                self._spill()
+
+    def _spill(self) -> None:
+        """Write the in-memory rows to a chunk file and let them go."""
+        if self._dir is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="adaptpose-buffer-")
+        path = Path(self._dir.name) / f"chunk{len(self.chunks)}"
+        np.save(path.with_suffix(".2d.npy"), torch.cat(self.parts_2d).cpu().numpy())
+        np.save(path.with_suffix(".3d.npy"), torch.cat(self.parts_3d).cpu().numpy())
+        self.chunks.append((self.size - self._held, self._held, path))
+        self.parts_2d, self.parts_3d, self._held, self._held_bytes = [], [], 0, 0
 
     def batches(self, steps: int, n: int, rng: np.random.Generator):
         """``steps`` batches of ``n`` fakes drawn with replacement (``(None, None)`` when empty)."""
@@ -541,10 +569,43 @@ class _Buffer:
             for _ in range(steps):
                 yield None, None
             return
-        pose_2d, pose_3d = torch.cat(self.parts_2d), torch.cat(self.parts_3d)
+        if not self.chunks:
+            pose_2d, pose_3d = torch.cat(self.parts_2d), torch.cat(self.parts_3d)
+            for _ in range(steps):
+                idx = torch.as_tensor(rng.integers(0, self.size, n), device=pose_2d.device)
+                yield pose_2d[idx], pose_3d[idx]
+            return
         for _ in range(steps):
-            idx = torch.as_tensor(rng.integers(0, self.size, n), device=pose_2d.device)
-            yield pose_2d[idx], pose_3d[idx]
+            yield self._gather(rng.integers(0, self.size, n))
+
+    def _gather(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``idx`` from the chunks on disk and the rows still in memory, in order."""
+        device = self.parts_2d[0].device if self.parts_2d else torch.device("cpu")
+        out_2d = out_3d = None
+        pieces = [*self.chunks, (self.size - self._held, self._held, None)]
+        for first, rows, path in pieces:
+            hit = np.flatnonzero((idx >= first) & (idx < first + rows))
+            if not len(hit):
+                continue
+            if path is None:
+                local = torch.as_tensor(idx[hit] - first, device=device)
+                got_2d, got_3d = torch.cat(self.parts_2d)[local], torch.cat(self.parts_3d)[local]
+            else:  # memory-mapped: only the rows drawn are read
+                rows_drawn = idx[hit] - first
+                got_2d = torch.from_numpy(np.load(path.with_suffix(".2d.npy"), mmap_mode="r")[rows_drawn]).to(device)
+                got_3d = torch.from_numpy(np.load(path.with_suffix(".3d.npy"), mmap_mode="r")[rows_drawn]).to(device)
+            if out_2d is None:
+                out_2d = got_2d.new_empty((len(idx), *got_2d.shape[1:]))
+                out_3d = got_3d.new_empty((len(idx), *got_3d.shape[1:]))
+            where = torch.as_tensor(hit, device=device)
+            out_2d[where], out_3d[where] = got_2d, got_3d
+        return out_2d, out_3d
+
+    def close(self) -> None:
+        """Delete the chunk files (also done when the buffer is collected)."""
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir, self.chunks = None, []
 
 
 class _Adaptation:
@@ -577,12 +638,15 @@ class _Adaptation:
         nets.set_epoch_lr(epoch, cfg.epochs)
         finetune = epoch >= cfg.warmup_epochs
         sums: dict[str, list[float]] = {}
-        buffer = _Buffer(cfg.samples_per_epoch)
-        kept, generated = self._batches(epoch, finetune, sums, buffer)
-        if finetune and cfg.schedule != "interleaved":
-            for fb_2d, fb_3d in buffer.batches(self.steps, cfg.batch_size, self.rngs["numpy_rng"]):
-                src = self.source.batch(cfg.batch_size, self.rngs["lifter_rng"])
-                sums.setdefault("lifter", []).append(lifter_step(nets, self.ctx, src, None if self.control else fb_2d, fb_3d))
+        buffer = _Buffer(cfg.samples_per_epoch, cfg.buffer_memory_mb)
+        try:
+            kept, generated = self._batches(epoch, finetune, sums, buffer)
+            if finetune and cfg.schedule != "interleaved":
+                for fb_2d, fb_3d in buffer.batches(self.steps, cfg.batch_size, self.rngs["numpy_rng"]):
+                    src = self.source.batch(cfg.batch_size, self.rngs["lifter_rng"])
+                    sums.setdefault("lifter", []).append(lifter_step(nets, self.ctx, src, None if self.control else fb_2d, fb_3d))
+        finally:
+            buffer.close()
         record = {"epoch": epoch, **{k: float(np.mean(v)) for k, v in sums.items()}}
         if not self.control:
             record["selection_rate"] = kept / max(generated, 1)
