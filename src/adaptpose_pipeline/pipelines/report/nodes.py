@@ -48,7 +48,8 @@ def collect_rows(target: str) -> pd.DataFrame:
         seen.add((tags["table"], tags["row"]))
         line = {
             "table": int(tags["table"]), "row": tags["row"], "label": tags.get("label", tags["row"]),
-            "run_id": run.info.run_id, "kedro_run": tags.get("mlflow.parentRunId", ""),
+            # the rows of one `adaptpose sweep` are one run of the study, each row in its own kedro run
+            "run_id": run.info.run_id, "kedro_run": tags.get("sweep") or tags.get("mlflow.parentRunId", ""),
         }
         line.update({m: run.data.metrics.get(m, np.nan) for m in METRICS})
         line.update({k: run.data.params.get(f"protocol.{k}", "unrecorded") for k in PROTOCOL_PARAMS})
@@ -107,7 +108,7 @@ def ablation_markdown(rows: pd.DataFrame, target: str) -> str:
         out += ["", f"MPJPE ranking: {_ordering(df, 'mpjpe')}.", "", f"Protocol: {_protocol(df)}.", ""]
     groups = rows["kedro_run"].nunique() if "kedro_run" in rows else 1
     if groups > 1:
-        out.append(f"**Note:** these rows come from {groups} different `kedro run`s (column `kedro_run` of the CSV); "
+        out.append(f"**Note:** these rows come from {groups} different `kedro run`s or sweeps (column `kedro_run` of the CSV); "
                    "check that they share settings and seed before comparing them.")
         out.append("")
     out.append("Measured rows are the newest finished MLflow run with metrics of each (table, row); run ids in the CSV.")
