@@ -105,3 +105,27 @@ def test_a_row_loads_what_its_own_prepare_run_saved():
         "prepare 3dhp seed0": None, "prepare 3dhp seed1": None,
         "table6/BG1 3dhp seed0": "v-prepare 3dhp seed0", "table6/BG1 3dhp seed1": "v-prepare 3dhp seed1",
     }
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", "2"], "is a local MLflow store"),
+        (["--workers", "2", "--scheduler", "tcp://x:8786"], "give one of them"),
+        (["--rows", "A9", "--tracking-uri", "http://127.0.0.1:5000"], "are not rows of tables"),
+        (["--targets", "mars"], "expected some of"),
+        (["-p", "seed=3"], "give --seeds instead"),
+        (["--seeds", "0,x"], "expected comma-separated integers"),
+    ],
+)
+def test_the_command_refuses_a_bad_sweep_before_starting_a_cluster(args, message, monkeypatch):
+    from click.testing import CliRunner
+
+    from adaptpose_pipeline.command import main
+    from tests.paths import ROOT
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ROOT / 'mlruns.db'}")
+    monkeypatch.setattr(sw, "sweep", lambda *a, **k: pytest.fail("a cluster was started"))
+    result = CliRunner().invoke(main, ["sweep", "--tables", "6", "--targets", "3dhp", *args])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output

@@ -22,13 +22,17 @@ the summary (and the rows that needed it as skipped), and the command exits 1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -284,6 +288,44 @@ def sweep(
         if cluster is not None:
             cluster.close()
     return outcomes, sweep_id
+
+
+@contextlib.contextmanager
+def local_tracking_server(folder: Path, timeout_s: float = 120.0) -> Iterator[str]:
+    """``mlflow server`` on a free loopback port (SQLite backend, artifacts served from
+    ``folder``), stopped on exit; yields its URI. What tests and benchmarks sweep
+    against on one machine (README: a server of one's own for longer studies)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    mlflow = Path(sys.executable).parent / "mlflow"
+    with open(folder / "mlflow-server.log", "w") as log:
+        server = subprocess.Popen(
+            [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{folder.resolve() / 'mlflow.db'}",
+             "--artifacts-destination", str(folder.resolve() / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                with contextlib.suppress(OSError):
+                    if urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200:
+                        break
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server at {uri} did not start; its log: {folder / 'mlflow-server.log'}")
+                time.sleep(0.5)
+            yield uri
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker: the group started here
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
 
 
 def _run_spec(spec: dict) -> str:
