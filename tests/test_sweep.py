@@ -129,3 +129,14 @@ def test_the_command_refuses_a_bad_sweep_before_starting_a_cluster(args, message
     monkeypatch.setattr(sw, "sweep", lambda *a, **k: pytest.fail("a cluster was started"))
     result = CliRunner().invoke(main, ["sweep", "--tables", "6", "--targets", "3dhp", *args])
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_a_failing_run_raises_with_its_log_tail(tmp_path):
+    from tests.pipelines.conftest import make_project
+
+    project = make_project(tmp_path / "project")
+    task = sw.Task("table6/BG1 3dhp seed0", ("no_such_pipeline",), {"target": "3dhp"})
+    with pytest.raises(sw.TaskFailed, match=r"(?s)exit 1, log .*table6_BG1_3dhp_seed0\.log:.*no_such_pipeline"):
+        sw.run_task(task, None, project=str(project.path), kedro_env=None, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}",
+                    sweep_id="s", log_dir=str(tmp_path / "logs"))
+    assert (tmp_path / "logs" / "table6_BG1_3dhp_seed0.log").read_text().startswith("\n=== ")

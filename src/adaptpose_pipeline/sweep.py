@@ -163,7 +163,9 @@ def run_task(task: Task, load_version: str | None, project: str, kedro_env: str 
     if rc != 0:
         raise TaskFailed(f"exit {rc}, log {log}:\n{text[-LOG_TAIL:]}")
     session = [line[len(SESSION_MARK):].strip() for line in text.splitlines() if line.startswith(SESSION_MARK)]
-    return {"session_id": session[-1] if session else None, "wall_s": time.perf_counter() - start, "log": str(log)}
+    if not session:  # its rows could not name the versions they read
+        raise TaskFailed(f"exit 0 but no line {SESSION_MARK!r}, log {log}:\n{text[-LOG_TAIL:]}")
+    return {"session_id": session[-1], "wall_s": time.perf_counter() - start, "log": str(log)}
 
 
 def shared_versions(version: str | None) -> dict[str, str]:
@@ -228,7 +230,10 @@ def execute(client, tasks: list[Task], run: Callable[[Task, str | None], dict], 
             for child in dependants.get(task.key, []):
                 submit(child)
             continue
-        error = future.exception()
+        try:
+            error = future.exception()
+        except BaseException as exc:  # cancelled (e.g. the scheduler went away): a failure too
+            error = exc
         outcome.errors.append(str(error))
         if outcome.attempts < attempts:
             echo(f"[{done}/{len(tasks)}] FAILED   {task.key} ({_last_line(error)}), retrying")
