@@ -27,7 +27,12 @@ from benchmarks import common
 
 NAME = "sweep_workers"
 ADAPTPOSE = Path(sys.executable).parent / "adaptpose"
-QUICK = "pretrain.train.epochs=1,pretrain.train.samples_per_epoch=256,pretrain.lifter.channels=16,adapt.train.epochs=1,adapt.train.samples_per_epoch=64,adapt.train.batch_size=32"
+# tests/pipelines/test_adapt.py's tiny settings
+QUICK = (
+    "pretrain.train.epochs=1,pretrain.train.samples_per_epoch=256,pretrain.train.batch_size=64,pretrain.lifter.channels=16,"
+    "adapt.train.epochs=2,adapt.train.warmup_epochs=1,adapt.train.batch_size=32,adapt.train.samples_per_epoch=64,"
+    "adapt.generator.hidden=32,adapt.keep_samples=40,adapt.reprojection.batch=4"
+)
 
 
 def task_seconds(stdout: str) -> dict[str, float]:

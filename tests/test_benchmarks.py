@@ -221,7 +221,7 @@ def test_cuda_benchmarks_skip_cleanly_without_cuda(module, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", ["adaptation_gain", "ablation_ordering", "end_to_end", "scaling"])
+@pytest.mark.parametrize("module", ["adaptation_gain", "ablation_ordering", "end_to_end", "scaling", "sweep_workers"])
 def test_kedro_benchmarks_quick_runs(module, tmp_path):
     out = _run(module, "--quick", out=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -333,3 +333,16 @@ def test_devbench_needs_data_or_merge(capsys):
     with pytest.raises(SystemExit):
         devbench.main([])
     assert "--data is required" in capsys.readouterr().err
+
+
+def test_sweep_benchmark_reads_each_task_s_time_from_the_summary():
+    from benchmarks.sweep_workers import task_seconds
+
+    text = (
+        "task                   status   attempts  wall\n---------------------  -------  --------  ------\n"
+        "prepare 3dhp seed0     ok              1     35 s\n"
+        "table6/BG1 3dhp seed0  ok*             2     31 s\n"
+        "table6/BG3 3dhp seed0  failed          2      0 s\n"
+        "2 ok (1 after a retry, marked ok*), 1 failed, 0 skipped; 68 s in all\n"
+    )
+    assert task_seconds(text) == {"prepare 3dhp seed0": 35.0, "table6/BG1 3dhp seed0": 31.0}
