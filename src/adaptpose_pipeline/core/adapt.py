@@ -46,6 +46,14 @@ held-apart batch, and the generated cameras' elevation and distance.
 
 Learning rates decay linearly, ``1 - epoch / (epochs + 1)``; gradients are clipped to
 ``grad_clip``. Everything is batched on the device; no per-sample Python loops.
+
+Several processes (``torchrun``, ``core.distributed``): the networks start identical on
+every rank; each rank draws ``batch_size / world`` source and target windows per step
+and its own generator noise, from streams seeded with ``(seed, rank)``; the gradients
+of the generator, the critics and the lifter are averaged in :meth:`StepContext.update`
+(its docstring says why not ``DistributedDataParallel``); BatchNorm running statistics
+are averaged at the end of each epoch, and the epoch's record over the ranks
+(``core.loop``).
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
+from adaptpose_pipeline.core import distributed
 from adaptpose_pipeline.core import losses as L
 from adaptpose_pipeline.core import proportions as P
 from adaptpose_pipeline.core.camera import normalise_pixels, project
@@ -341,7 +350,19 @@ class StepContext:
         return perturb_bones(poses, self.cfg.beta_deg, generator=self.tgen)
 
     def update(self, name: str, optimiser: torch.optim.Optimizer, params) -> None:
-        """Clip the gradients of ``params`` and step (``name``: generator, critics, lifter)."""
+        """Average the gradients of ``params`` over the ranks (several processes), clip
+        them and step (``name``: generator, critics, lifter).
+
+        Averaging here rather than by ``DistributedDataParallel``: DDP averages during
+        the backward of a forward through its wrapper, one backward per forward. Here the
+        generator's loss reaches the lifter through ``torch.func.functional_call`` (the
+        look-ahead step, which bypasses a wrapper and back-propagates through a gradient,
+        which DDP does not support) and the critics in the same backward, and the lifter
+        also runs in eval mode for the feedback. Averaging once, just before the one
+        place an optimiser steps, covers all three networks the same way; at one process
+        it does nothing."""
+        params = list(params)
+        distributed.average_gradients(params)
         torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         optimiser.step()
 
@@ -616,10 +637,16 @@ class _Adaptation:
     the buffer's draws, ``lifter_rng`` the lifter's source batches (the same for the
     control), ``measure_rng`` the held-apart batches of the domain measures, ``ctx.tgen``
     the generator's noise, critics' frames and pools; torch's own stream the lifter's
-    dropout."""
+    dropout. ``seed`` is the rank's (``distributed.rank_seed``), ``batch`` its share of
+    the global batch; the streams, pools and kept samples are the rank's own
+    (``rank_keys``)."""
 
-    def __init__(self, nets: AdaptNets, ctx: StepContext, source: _Source, target: _Target, seed: int, device: torch.device):
-        self.nets, self.ctx, self.source, self.target, self.device = nets, ctx, source, target, device
+    rank_keys = ("numpy_rng", "lifter_rng", "measure_rng", "generator_rng", "torch_rng", "pool_2d", "pool_3d", "samples")
+
+    def __init__(
+        self, nets: AdaptNets, ctx: StepContext, source: _Source, target: _Target, seed: int, device: torch.device, batch: int,
+    ):
+        self.nets, self.ctx, self.source, self.target, self.device, self.batch = nets, ctx, source, target, device, batch
         self.rngs = {
             "numpy_rng": np.random.default_rng(seed),
             "lifter_rng": np.random.default_rng([seed, 1]),
@@ -638,12 +665,12 @@ class _Adaptation:
         nets.set_epoch_lr(epoch, cfg.epochs)
         finetune = epoch >= cfg.warmup_epochs
         sums: dict[str, list[float]] = {}
-        buffer = _Buffer(cfg.samples_per_epoch, cfg.buffer_memory_mb)
+        buffer = _Buffer(-(-cfg.samples_per_epoch // distributed.world().size), cfg.buffer_memory_mb)
         try:
             kept, generated = self._batches(epoch, finetune, sums, buffer)
             if finetune and cfg.schedule != "interleaved":
-                for fb_2d, fb_3d in buffer.batches(self.steps, cfg.batch_size, self.rngs["numpy_rng"]):
-                    src = self.source.batch(cfg.batch_size, self.rngs["lifter_rng"])
+                for fb_2d, fb_3d in buffer.batches(self.steps, self.batch, self.rngs["numpy_rng"]):
+                    src = self.source.batch(self.batch, self.rngs["lifter_rng"])
                     sums.setdefault("lifter", []).append(lifter_step(nets, self.ctx, src, None if self.control else fb_2d, fb_3d))
         finally:
             buffer.close()
@@ -651,6 +678,8 @@ class _Adaptation:
         if not self.control:
             record["selection_rate"] = kept / max(generated, 1)
             record.update(domain_measures(nets, self.ctx, self.source, self.target, self.rngs["measure_rng"]))
+        for module in nets.modules().values():  # every rank scores and saves the same networks
+            distributed.average_buffers(module)
         if self.score is not None and finetune:  # warm-up epochs leave the lifter as it was
             self.epoch_lifters[epoch] = cpu_state(nets.lifter)
             record.update(self.score(self.epoch_lifters[epoch], self.retarget))
@@ -666,8 +695,8 @@ class _Adaptation:
             stats: dict[str, float] = {}
             fake_2d = fake_3d = None
             if not self.control:
-                src = self.source.batch(cfg.batch_size, rng)
-                tgt = self.target.batch(cfg.batch_size, rng)
+                src = self.source.batch(self.batch, rng)
+                tgt = self.target.batch(self.batch, rng)
                 fakes, keep, stats = generator_step(self.nets, self.ctx, src, tgt, epoch, step)
                 kept += int(keep.sum())
                 generated += len(keep)
@@ -677,7 +706,7 @@ class _Adaptation:
                 if not interleaved:
                     buffer.add(fake_2d, fake_3d)
             if finetune and interleaved:
-                stats["lifter"] = lifter_step(self.nets, self.ctx, self.source.batch(cfg.batch_size, self.rngs["lifter_rng"]), fake_2d, fake_3d)
+                stats["lifter"] = lifter_step(self.nets, self.ctx, self.source.batch(self.batch, self.rngs["lifter_rng"]), fake_2d, fake_3d)
             for k, v in stats.items():
                 sums.setdefault(k, []).append(v)
         return kept, generated
@@ -798,23 +827,31 @@ def adapt(
 
     ``on_checkpoint(state)`` gets the whole loop state after each epoch; passing it back
     as ``resume`` continues after that epoch and ends where an uninterrupted run ends.
+    Under ``torchrun`` every process calls this, and ``on_checkpoint`` is called on rank
+    0 only (module docstring).
     """
     rf = baseline.config.receptive_field
     if gen_cfg.frames != rf:
         raise ValueError(f"adapt.generator: frames {gen_cfg.frames} differ from the lifter's receptive field {rf}")
+    world = distributed.world()
+    batch = distributed.local_batch(cfg.batch_size, world.size, "adapt.train.batch_size")
+    device = distributed.init(device)
+    rank_seed = distributed.rank_seed(seed, world.rank)
     torch.manual_seed(seed)
     source, target = _Source(source_train, rf, cfg, device), _Target(target_train, rf, device)
     domains = {"proportions": None, "retarget": None, "retarget_check": None}
     if cfg.proportions != "off" and not control:
         target, domains = _set_proportions(source, target, source_train, target_train, baseline, cfg, normalisation, device)
     nets = AdaptNets(baseline, gen_cfg, cfg, device)
+    for module in nets.modules().values():  # built from the same seed; made sure
+        distributed.broadcast_state(module)
     # Building the generator and critics draws from torch's stream, as many numbers as
     # their sizes need; the loop's stream (the lifter's dropout, the generator's noise)
     # starts afresh from the seed, so that the control, which never uses the generator,
     # is the same for every generator configuration (ablation rows share one control).
-    torch.manual_seed(int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
-    ctx = StepContext(cfg, normalisation, pad, torch.Generator(device=device).manual_seed(seed))
-    loop = _Adaptation(nets, ctx, source, target, seed, device)
+    torch.manual_seed(int(np.random.SeedSequence([rank_seed, 3]).generate_state(1)[0]))
+    ctx = StepContext(cfg, normalisation, pad, torch.Generator(device=device).manual_seed(rank_seed))
+    loop = _Adaptation(nets, ctx, source, target, rank_seed, device, batch)
     loop.control, loop.progress, loop.score, loop.retarget = control, progress, score, domains["retarget"]
     run_epochs(loop, cfg.epochs, "control" if control else "adapt", progress, resume, on_epoch, on_checkpoint)
     return loop.result(**domains)

@@ -6,6 +6,12 @@ Data come as model-input arrays (see ``datasets.model_input``): ``pose_2d (N, 17
 ``core.windows``): ``r ~ U{stride_min..stride_max}`` per window, so a 50 Hz source also
 looks like slower or faster targets; ``stride_min = stride_max = 1`` is plain
 VideoPose3D training. The epoch and checkpoint skeleton is ``core.loop``'s.
+
+Several processes (``torchrun``, ``core.distributed``): the lifter is wrapped in
+``DistributedDataParallel``, which averages its gradients during ``backward`` (a plain
+forward-backward-step loop, what DDP is made for); each rank draws ``batch_size / world``
+windows per step from its own sampler (seeded with ``(seed, rank)``), an epoch's
+``samples_per_epoch`` split evenly, so every rank takes the same number of steps.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pydantic import Field, Strict
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 from tqdm.auto import tqdm
 
+from adaptpose_pipeline.core import distributed
 from adaptpose_pipeline.core.lifter import LifterConfig, TemporalModel, build_models, lift_sequence
 from adaptpose_pipeline.core.loop import cpu_state, run_epochs
 from adaptpose_pipeline.core.metrics import joint_errors
@@ -55,18 +62,25 @@ class TrainConfig:
 
 class WindowSampler:
     """Random-stride training windows, one epoch at a time: every valid centre once per
-    ``samples_per_epoch`` (in a random order), left-right flipped at random."""
+    ``samples_per_epoch`` (in a random order), left-right flipped at random.
 
-    def __init__(self, arrays: dict, receptive_field: int, cfg: TrainConfig, seed: int):
+    In a world of ``W`` processes this is one rank's sampler: ``batch_size / W``
+    windows per batch, ``samples_per_epoch / W`` (rounded up) per epoch, its own order
+    and draws (``seed`` is the rank's); so each rank covers its own random share of the
+    centres, and shares of different ranks may overlap."""
+
+    def __init__(self, arrays: dict, receptive_field: int, cfg: TrainConfig, seed: int, world_size: int = 1):
         self.windows = Windows(arrays, receptive_field, (cfg.stride_min, cfg.stride_max), "source_train")
-        self.cfg = cfg
+        self.cfg, self.world_size = cfg, world_size
+        self.batch = distributed.local_batch(cfg.batch_size, world_size, "pretrain.train.batch_size")
         self.rng = np.random.default_rng(seed)
 
     def samples_per_epoch(self) -> int:
-        return self.cfg.samples_per_epoch or len(self.windows.centres)
+        """This rank's windows per epoch."""
+        return -(-(self.cfg.samples_per_epoch or len(self.windows.centres)) // self.world_size)
 
     def batches_per_epoch(self) -> int:
-        return -(-self.samples_per_epoch() // self.cfg.batch_size)
+        return -(-self.samples_per_epoch() // self.batch)
 
     def epoch(self):
         """Yield ``(pose_2d (B, RF, 17, 2), pose_3d (B, 17, 3))`` batches for one epoch."""
@@ -74,8 +88,8 @@ class WindowSampler:
         n = self.samples_per_epoch()
         order = self.rng.permutation(len(w.centres))
         picks = w.centres[np.resize(order, n)]
-        for s in range(0, n, self.cfg.batch_size):
-            c = picks[s : s + self.cfg.batch_size]
+        for s in range(0, n, self.batch):
+            c = picks[s : s + self.batch]
             x2d, x3d = w.pose_2d[w.rows(c, self.rng)], w.pose_3d[torch.as_tensor(c)]
             if self.cfg.flip_augment:
                 flip = torch.as_tensor(self.rng.random(len(c)) < 0.5)
@@ -105,13 +119,23 @@ def validation_mpjpe_mm(model: TemporalModel, arrays: dict, device: torch.device
 
 
 class _Pretraining:
-    """The loop state of :func:`train_lifter` (see ``core.loop``)."""
+    """The loop state of :func:`train_lifter` (see ``core.loop``). ``net`` is the
+    training model as it is called: in ``DistributedDataParallel`` in a world of
+    several, ``model_train`` itself in a world of one."""
+
+    rank_keys = ("sampler_rng", "torch_rng")
 
     def __init__(self, train: dict, validation: dict, lifter_cfg: LifterConfig, cfg: TrainConfig, device: torch.device, seed: int):
-        torch.manual_seed(seed)
+        world = distributed.world()
+        rank_seed = distributed.rank_seed(seed, world.rank)
+        sampler = WindowSampler(train, lifter_cfg.receptive_field, cfg, rank_seed, world.size)  # checks the batch first
+        torch.manual_seed(seed)  # the same weights on every rank
         self.model_train, self.model_eval = (m.to(device) for m in build_models(lifter_cfg))
+        if world.rank:
+            torch.manual_seed(rank_seed)  # the rank's own dropout
+        self.net = distributed.wrap(self.model_train, device)
         self.optimiser = torch.optim.Adam(self.model_train.parameters(), lr=cfg.lr, amsgrad=True)
-        self.sampler = WindowSampler(train, lifter_cfg.receptive_field, cfg, seed)
+        self.sampler = sampler
         self.validation, self.cfg, self.device, self.progress = validation, cfg, device, True
         self.best, self.best_err, self.history = None, float("inf"), []
 
@@ -132,12 +156,13 @@ class _Pretraining:
         )
         for x2d, x3d in batches:
             x2d, x3d = x2d.to(self.device), x3d.to(self.device)
-            loss = mpjpe_loss(model(x2d)[:, 0], x3d)
+            loss = mpjpe_loss(self.net(x2d)[:, 0], x3d)
             self.optimiser.zero_grad(set_to_none=True)
             loss.backward()
             self.optimiser.step()
             total += loss.item() * len(x2d)
             count += len(x2d)
+        distributed.broadcast_state(model)  # DDP broadcasts rank 0's BatchNorm statistics before each forward
         self.model_eval.load_state_dict(model.state_dict())
         val = validation_mpjpe_mm(self.model_eval, self.validation, self.device)
         if val < self.best_err:
@@ -189,9 +214,13 @@ def train_lifter(
     (weights, optimiser, sampler and torch random states, best so far, history);
     passing such a state back as ``resume`` continues after its epoch and ends with
     the same weights and history as an uninterrupted run.
+
+    Under ``torchrun`` every process calls this; they train one model data-parallel
+    (module docstring), and ``on_checkpoint`` is called on rank 0 only.
     """
     check_arrays(train, "source_train")
     check_arrays(validation, "source_validation")
+    device = distributed.init(device)
     loop = _Pretraining(train, validation, lifter_cfg, cfg, device, seed)
     loop.progress = progress
     history = run_epochs(loop, cfg.epochs, "pretrain", progress, resume, on_epoch, on_checkpoint)
