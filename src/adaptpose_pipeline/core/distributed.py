@@ -185,3 +185,37 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids, output_device=device.index if ids else None)
+
+
+def run_local(fn, world_size: int, *args) -> list:
+    """Run ``fn(*args)`` in ``world_size`` fresh processes on this machine, each with the
+    environment torchrun would give it (rank, world size, a free local port); return
+    their results in rank order. What tests and benchmarks use in place of ``torchrun``;
+    ``fn`` must be importable (a module-level function) and its result picklable."""
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="adaptpose-ranks-") as folder:
+        mp.spawn(_run_rank, args=(world_size, _free_port(), folder, fn, args), nprocs=world_size, join=True)
+        return [torch.load(os.path.join(folder, f"{r}.pt"), weights_only=False) for r in range(world_size)]
+
+
+def _run_rank(rank: int, world_size: int, port: int, folder: str, fn, args: tuple) -> None:
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_WORLD_SIZE=str(world_size),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )
+    try:
+        result = fn(*args)
+    finally:
+        _leave()
+    torch.save(result, os.path.join(folder, f"{rank}.pt"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
