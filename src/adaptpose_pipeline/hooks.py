@@ -7,8 +7,10 @@ import logging
 from pathlib import Path, PurePosixPath
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import MemoryDataset
 from kedro.io.core import AbstractVersionedDataset, DatasetError
 
+from adaptpose_pipeline.core.distributed import env_world
 from adaptpose_pipeline.datasets import registry
 
 
@@ -161,6 +163,34 @@ class RunNamingHook:
             config._set_experiment()
 
 
+class RankZeroWritesHook:
+    """Under ``torchrun`` every process runs the same pipeline (the training nodes train
+    one model together, ``core.distributed``; the others are cheap and deterministic and
+    simply run on every rank), and only rank 0 writes. On the other ranks, before the
+    run: every dataset the pipeline writes is kept in memory instead (later nodes of the
+    same run read it from there, never a file rank 0 may be writing), and kedro-mlflow
+    tracking is off for the run. The manifest is rank 0's too (:class:`ManifestHook`).
+    Epoch checkpoints are written by rank 0 alone in the loop itself (``core.loop``)."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow decides to start a run
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
+        if env_world().main:
+            return
+        for name in sorted(pipeline.all_outputs()):
+            catalog[name] = MemoryDataset(copy_mode="assign")
+        config = getattr(self._context, "mlflow", None)
+        if config is not None:
+            names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+            config.tracking.disable_tracking.pipelines = [names] if isinstance(names, str) else list(names)
+
+
 class ProtocolHook:
     """Logs each saved metrics file's protocol (joint set, 3D coordinates, frame count,
     averaging) as the MLflow params ``protocol.<key>`` of the run."""
@@ -215,6 +245,8 @@ class ManifestHook:
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow closes the MLflow run
     def after_pipeline_run(self, run_params: dict, run_result, pipeline, catalog) -> None:
+        if not env_world().main:  # rank 0 writes it (RankZeroWritesHook)
+            return
         from adaptpose_pipeline import manifest as mf
         from adaptpose_pipeline.core.runtime import atomic_write
         from adaptpose_pipeline.datasets.kedro_io import NativeDataset, data_kind

@@ -69,6 +69,13 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
 
-from adaptpose_pipeline.hooks import ManifestHook, MissingInputHook, ParameterCheckHook, ProtocolHook, RunNamingHook  # noqa: E402
+from adaptpose_pipeline.hooks import (  # noqa: E402
+    ManifestHook,
+    MissingInputHook,
+    ParameterCheckHook,
+    ProtocolHook,
+    RankZeroWritesHook,
+    RunNamingHook,
+)
 
-HOOKS = (ParameterCheckHook(), MissingInputHook(), RunNamingHook(), ProtocolHook(), ManifestHook())
+HOOKS = (ParameterCheckHook(), MissingInputHook(), RunNamingHook(), RankZeroWritesHook(), ProtocolHook(), ManifestHook())

@@ -837,6 +837,7 @@ def adapt(
     batch = distributed.local_batch(cfg.batch_size, world.size, "adapt.train.batch_size")
     device = distributed.init(device)
     rank_seed = distributed.rank_seed(seed, world.rank)
+    progress = progress and world.main
     torch.manual_seed(seed)
     source, target = _Source(source_train, rf, cfg, device), _Target(target_train, rf, device)
     domains = {"proportions": None, "retarget": None, "retarget_check": None}

@@ -8,6 +8,9 @@ or data: that is refused with an error naming the file.
 
 Checkpoints are scratch state, not catalog artifacts: the finished run's weights are
 the versioned artifacts; the checkpoint only makes an interrupted run cheaper to redo.
+
+With several processes, rank 0 writes the file (``core.loop.run_epochs`` hands the
+state to rank 0 only, with every rank's random states in it) and every rank reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from adaptpose_pipeline.core import distributed
 from adaptpose_pipeline.core.runtime import atomic_write
 
 log = logging.getLogger(__name__)
@@ -29,9 +33,13 @@ CHECKPOINT_FORMAT = 1
 
 def fingerprint(settings: dict, arrays: dict[str, dict[str, np.ndarray]], device: torch.device) -> str:
     """SHA-256 over JSON ``settings`` (config, seed, ...), the checkpoint format, the
-    device type and torch version (random states differ between them), and every input
-    array's bytes."""
+    device type and torch version (random states differ between them), the number of
+    processes when more than one (``core.distributed``: a run of N resumes only with N),
+    and every input array's bytes."""
     stamp = {**settings, "_format": CHECKPOINT_FORMAT, "_device": device.type, "_torch": torch.__version__}
+    processes = distributed.world().size
+    if processes > 1:
+        stamp["_processes"] = processes
     h = hashlib.sha256(json.dumps(stamp, sort_keys=True, default=str).encode())
     for name in sorted(arrays):
         for key in sorted(arrays[name]):

@@ -221,6 +221,7 @@ def train_lifter(
     check_arrays(train, "source_train")
     check_arrays(validation, "source_validation")
     device = distributed.init(device)
+    progress = progress and distributed.is_main()
     loop = _Pretraining(train, validation, lifter_cfg, cfg, device, seed)
     loop.progress = progress
     history = run_epochs(loop, cfg.epochs, "pretrain", progress, resume, on_epoch, on_checkpoint)
