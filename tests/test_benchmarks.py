@@ -221,7 +221,7 @@ def test_cuda_benchmarks_skip_cleanly_without_cuda(module, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("module", ["adaptation_gain", "ablation_ordering", "end_to_end", "scaling", "sweep_workers"])
+@pytest.mark.parametrize("module", ["adaptation_gain", "ablation_ordering", "end_to_end", "scaling", "sweep_workers", "ddp_scaling"])
 def test_kedro_benchmarks_quick_runs(module, tmp_path):
     out = _run(module, "--quick", out=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

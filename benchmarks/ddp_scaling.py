@@ -1,0 +1,157 @@
+"""Epoch time of pretraining and adaptation with 1 vs 2 processes (data-parallel, CPU).
+
+The loops are the pipeline's own, ``core.training.train_lifter`` and
+``core.adapt.adapt``, with the base configuration's sizes (``pretrain``, ``adapt`` for
+3DHP; proportions off, no warm-up so every epoch has its lifter steps), on source and
+target windows cut from procedural motions (``standin.motion``). Each configuration
+runs in fresh processes started as ``torchrun`` starts them
+(``core.distributed.run_local``), gloo between them:
+
+- 1 process, 1 thread (the reference);
+- 2 processes, 1 thread each (DDP: each takes half the global batch);
+- 1 process, 2 threads (the same two cores used by torch's intra-op threads instead).
+
+The time of an epoch is measured from the end of the first epoch to the end of the
+second (the first carries set-up: building, first-touch allocation); with the same
+global batch, 2 processes take the same number of optimiser steps per epoch.
+
+``python -m benchmarks.ddp_scaling [--env paper] [--quick]``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import torch
+
+from adaptpose_pipeline.core import distributed
+from adaptpose_pipeline.core.adapt import adapt, project_normalise
+from adaptpose_pipeline.core.generator import GeneratorConfig
+from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+from adaptpose_pipeline.core.training import TrainConfig, train_lifter
+from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
+from adaptpose_pipeline.pipelines.config import resolve_targets
+from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
+from adaptpose_pipeline.standin.motion import sample_bone_lengths, synthesise
+from benchmarks import common
+
+NAME = "ddp_scaling"
+TARGET = "3dhp"
+FAMILIES = ("walk", "turn", "crouch", "reach_wave", "sit_stand", "run")
+RUNS = (("1 process, 1 thread", 1, 1), ("2 processes, 1 thread each", 2, 1), ("1 process, 2 threads", 1, 2))
+
+
+def motion_arrays(frames: int, seed: int, normalisation: str, turn_deg: float = 0.0) -> dict:
+    """Model-input arrays (``datasets.model_input``'s keys) of one sequence per motion
+    family, ``frames`` frames each, seen by a camera 6 m away turned ``turn_deg`` about
+    the vertical."""
+    rng = np.random.default_rng(seed)
+    seqs = []
+    for family in FAMILIES:
+        joints = synthesise(family, frames, 50.0, sample_bone_lengths(rng), rng)
+        joints[..., :2] -= joints[:, :1, :2].mean(0)
+        # world (z up) -> camera (x right, y down, z forward), 6 m away
+        cam = np.stack([joints[..., 0], 1.0 - joints[..., 2], joints[..., 1]], -1)
+        a = math.radians(turn_deg)
+        R = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+        seqs.append(cam @ R.T + np.array([0.0, 0.0, 6.0]))
+    cam = torch.as_tensor(np.concatenate(seqs), dtype=torch.float32)  # (N, 17, 3)
+    n, s = len(cam), len(FAMILIES)
+    src = {"f": torch.full((n, 2), 1145.0), "c": torch.full((n, 2), 500.0), "size": torch.full((n, 2), 1000.0)}
+    pose_2d = project_normalise(cam[:, None], {k: v for k, v in src.items()}, normalisation, False)[:, 0]
+    root = cam[:, :1]
+    return {
+        "pose_2d": pose_2d.numpy(), "pose_3d": (cam - root).numpy(), "root_3d": root[:, 0].numpy(),
+        "valid": np.ones(n, bool), "seq_start": np.arange(0, n, frames), "seq_length": np.full(s, frames),
+        "seq_f": np.full((s, 2), 1145.0, np.float32), "seq_c": np.full((s, 2), 500.0, np.float32),
+        "seq_image_size": np.full((s, 2), 1000, np.int64),
+    }
+
+
+def configs(env: str | None, quick: bool) -> dict:
+    """The loops' configurations for the benchmark's target (the pipelines' own parsers)."""
+    params = resolve_targets({**common.load_parameters(env), "target": TARGET})
+    lifter_cfg, train_cfg = pretrain_configs(params["pretrain"])
+    cfg = adapt_config(params["adapt"])
+    gen = generator_params(params["adapt"])
+    train_cfg = dataclasses.replace(train_cfg, epochs=2)
+    cfg = dataclasses.replace(cfg, epochs=2, warmup_epochs=0, feedback_warmup_epochs=0, proportions="off")
+    if quick:
+        lifter_cfg = dataclasses.replace(lifter_cfg, channels=32)
+        train_cfg = dataclasses.replace(train_cfg, batch_size=64, samples_per_epoch=512)
+        cfg = dataclasses.replace(cfg, batch_size=32, samples_per_epoch=128, pool_size=64, keep_samples=16)
+        gen["hidden"] = 32
+    return {"lifter": lifter_cfg, "train": train_cfg, "adapt": cfg, "generator": gen,
+            "normalisation": params["ingest"]["normalisation"], "frames": 200 if quick else 1000}
+
+
+def epoch_times(settings: dict, threads: int) -> dict:
+    """One rank's part: pretraining, then adaptation; seconds of each epoch (end to end)."""
+    torch.set_num_threads(threads)
+    cpu = torch.device("cpu")
+    norm, frames = settings["normalisation"], settings["frames"]
+    source, validation = motion_arrays(frames, 0, norm), motion_arrays(frames // 4, 1, norm)
+    target = motion_arrays(frames, 2, norm, turn_deg=40.0)
+    lifter_cfg = settings["lifter"]
+    out = {}
+    for loop in ("pretrain", "adapt"):
+        ends = [time.perf_counter()]
+        on_epoch = lambda e, r: ends.append(time.perf_counter())  # noqa: E731
+        if loop == "pretrain":
+            train_lifter(source, validation, lifter_cfg, settings["train"], cpu, 0, on_epoch, progress=False)
+        else:
+            torch.manual_seed(0)
+            baseline = LifterCheckpoint(lifter_cfg, TemporalModel(lifter_cfg).state_dict())
+            gen_cfg = GeneratorConfig(frames=lifter_cfg.receptive_field, **settings["generator"])
+            adapt(source, target, baseline, gen_cfg, settings["adapt"], norm, False, cpu, 0, on_epoch, progress=False)
+        out[loop] = np.diff(ends).tolist()
+    return {"world": distributed.world().size, "threads": torch.get_num_threads(), **out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = common.parser(__doc__)
+    p.add_argument("--env", default=None, help="configuration environment (paper: the paper's sizes)")
+    args = p.parse_args(argv)
+    settings = configs(args.env, args.quick)
+    runs, rows = [], []
+    for label, world, threads in RUNS:
+        print(f"{label} ...", flush=True)
+        rank0 = distributed.run_local(epoch_times, world, settings, threads)[0]
+        runs.append({"label": label, "processes": world, **rank0})
+    ref = {loop: runs[0][loop][1] for loop in ("pretrain", "adapt")}
+    for run in runs:
+        run["speedup"] = {loop: ref[loop] / run[loop][1] for loop in ("pretrain", "adapt")}
+        rows.append([run["label"], f"{run['pretrain'][1]:.2f}", f"{run['speedup']['pretrain']:.2f}x",
+                     f"{run['adapt'][1]:.2f}", f"{run['speedup']['adapt']:.2f}x"])
+    train, cfg = settings["train"], settings["adapt"]
+    rec = common.record(
+        NAME, "Data-parallel scaling (DDP, CPU)" + (f" ({args.env} configuration)" if args.env else ""),
+        quick=args.quick, devices=["cpu"],
+        settings={
+            "env": args.env or "base", "target": TARGET, "backend": "gloo",
+            "pretrain": {"channels": settings["lifter"].channels, "receptive_field": settings["lifter"].receptive_field,
+                         "batch_size": train.batch_size, "samples_per_epoch": train.samples_per_epoch},
+            "adapt": {"batch_size": cfg.batch_size, "samples_per_epoch": cfg.samples_per_epoch, "schedule": cfg.schedule,
+                      "d_every": cfg.d_every, "hidden": settings["generator"].get("hidden")},
+            "source_frames": settings["frames"] * len(FAMILIES),
+        },
+        results={"runs": runs},
+        tables=[{
+            "columns": ["configuration", "pretrain s/epoch", "pretrain speed-up", "adapt s/epoch", "adapt speed-up"],
+            "rows": rows,
+        }],
+        notes=[
+            "An epoch's seconds: end of epoch 0 to end of epoch 1 on rank 0 (same global batch and steps in every row).",
+            "Processes are started as torchrun starts them (core.distributed.run_local); gradients averaged over gloo.",
+            "On a shared 2-core machine the rows are single measurements: other load shifts them by several percent.",
+        ],
+    )
+    common.save(rec, common.out_dir(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
