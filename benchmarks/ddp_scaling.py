@@ -2,8 +2,8 @@
 
 The loops are the pipeline's own, ``core.training.train_lifter`` and
 ``core.adapt.adapt``, with the base configuration's sizes (``pretrain``, ``adapt`` for
-3DHP; proportions off, no warm-up so every epoch has its lifter steps), on source and
-target windows cut from procedural motions (``standin.motion``). Each configuration
+3DHP; proportions off, no warm-up so every epoch has its lifter steps; adaptation starts
+from the lifter the pretraining just trained), on source and target windows cut from procedural motions (``standin.motion``). Each configuration
 runs in fresh processes started as ``torchrun`` starts them
 (``core.distributed.run_local``), gloo between them:
 
@@ -30,7 +30,7 @@ import torch
 from adaptpose_pipeline.core import distributed
 from adaptpose_pipeline.core.adapt import adapt, project_normalise
 from adaptpose_pipeline.core.generator import GeneratorConfig
-from adaptpose_pipeline.core.lifter import LifterCheckpoint, LifterConfig, TemporalModel
+from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
 from adaptpose_pipeline.pipelines.config import resolve_targets
@@ -101,10 +101,9 @@ def epoch_times(settings: dict, threads: int) -> dict:
         ends = [time.perf_counter()]
         on_epoch = lambda e, r: ends.append(time.perf_counter())  # noqa: E731
         if loop == "pretrain":
-            train_lifter(source, validation, lifter_cfg, settings["train"], cpu, 0, on_epoch, progress=False)
+            state, _ = train_lifter(source, validation, lifter_cfg, settings["train"], cpu, 0, on_epoch, progress=False)
         else:
-            torch.manual_seed(0)
-            baseline = LifterCheckpoint(lifter_cfg, TemporalModel(lifter_cfg).state_dict())
+            baseline = LifterCheckpoint(lifter_cfg, state)  # adaptation starts from the pretrained lifter, as in the chain
             gen_cfg = GeneratorConfig(frames=lifter_cfg.receptive_field, **settings["generator"])
             adapt(source, target, baseline, gen_cfg, settings["adapt"], norm, False, cpu, 0, on_epoch, progress=False)
         out[loop] = np.diff(ends).tolist()

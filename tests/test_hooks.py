@@ -1,6 +1,7 @@
 """Bad parameters are refused with the key named, before any pipeline runs."""
 
 import copy
+import os
 
 import pytest
 from kedro.config import OmegaConfigLoader
@@ -165,3 +166,32 @@ def test_run_naming_hook_switches_the_experiment_for_tools_and_back():
     assert switched == ["adaptpose/tools", "adaptpose/3dhp"]
     hook.before_pipeline_run({"pipeline_name": "adapt"}, None, None)  # kedro's older key
     assert config.tracking.run.name == "adapt 3dhp seed1" and switched == ["adaptpose/tools", "adaptpose/3dhp"]
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_writes_under_torchrun(monkeypatch, rank):
+    from types import SimpleNamespace
+
+    from kedro.io import MemoryDataset
+    from kedro.pipeline import node, pipeline
+
+    from adaptpose_pipeline.hooks import RankZeroWritesHook
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///project/mlruns.db")
+    config = SimpleNamespace(tracking=SimpleNamespace(disable_tracking=SimpleNamespace(pipelines=[])))
+    on_disk = object()
+    catalog = {"a": on_disk, "b": on_disk, "c": on_disk}
+    hook = RankZeroWritesHook()
+    hook.after_context_created(SimpleNamespace(mlflow=config))
+    pipe = pipeline([node(lambda a: a, "a", "b", name="n1"), node(lambda b: b, "b", "c", name="n2")])
+    hook.before_pipeline_run({"pipeline_names": ["pretrain"]}, pipe, catalog)
+    if rank == 0:
+        assert all(d is on_disk for d in catalog.values()) and config.tracking.disable_tracking.pipelines == []
+        assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///project/mlruns.db"
+    else:
+        assert catalog["a"] is on_disk  # inputs are still read from their files
+        assert isinstance(catalog["b"], MemoryDataset) and isinstance(catalog["c"], MemoryDataset)
+        assert config.tracking.disable_tracking.pipelines == ["pretrain"]
+        assert "project" not in os.environ["MLFLOW_TRACKING_URI"]  # a throw-away store, never the project's

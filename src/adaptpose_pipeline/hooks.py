@@ -170,14 +170,24 @@ class RankZeroWritesHook:
     run: every dataset the pipeline writes is kept in memory instead (later nodes of the
     same run read it from there, never a file rank 0 may be writing), and kedro-mlflow
     tracking is off for the run. The manifest is rank 0's too (:class:`ManifestHook`).
-    Epoch checkpoints are written by rank 0 alone in the loop itself (``core.loop``)."""
+    Epoch checkpoints are written by rank 0 alone in the loop itself (``core.loop``).
+
+    kedro-mlflow opens its store (and creates the experiment) when the context is
+    created, before any run: on the other ranks that store is a throw-away one in a
+    temporary folder, so that N processes never race to create the project's."""
 
     def __init__(self) -> None:
         self._context = None
 
-    @hook_impl
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's set-up
     def after_context_created(self, context) -> None:
         self._context = context
+        if not env_world().main:
+            import os
+            import tempfile
+
+            folder = tempfile.mkdtemp(prefix=f"adaptpose-rank{env_world().rank}-mlflow-")
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlruns.db"
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow decides to start a run
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
