@@ -54,6 +54,16 @@ def test_one_process_helpers_change_nothing():
     assert distributed.init(CPU) == CPU and distributed.is_main()
 
 
+def test_a_checkpoint_of_another_number_of_processes_is_refused():
+    from adaptpose_pipeline.core.loop import own_state
+
+    state = {"epoch": 2, "model": 1, "ranks": [{"rng": 0}, {"rng": 1}]}
+    with pytest.raises(ValueError, match=r"epoch 2: written by 2 process\(es\), this run has 1"):
+        own_state(state)
+    plain = {"epoch": 2, "model": 1, "rng": 0}
+    assert own_state(plain) is plain
+
+
 def test_a_batch_the_processes_cannot_share_is_refused_before_training():
     arrays = _arrays(2, 20, 0)
     cfg = training.TrainConfig(epochs=1, batch_size=15)
