@@ -3,7 +3,8 @@
 The loops are the pipeline's own, ``core.training.train_lifter`` and
 ``core.adapt.adapt``, with the base configuration's sizes (``pretrain``, ``adapt`` for
 3DHP; proportions off, no warm-up so every epoch has its lifter steps; adaptation starts
-from the lifter the pretraining just trained), on source and target windows cut from procedural motions (``standin.motion``). Each configuration
+from the lifter the pretraining just trained), on the source and target model-input arrays of the stand-ins (``kedro run --pipeline=standin`` then
+``ingest`` for 3DHP, in a throw-away project copy). Each configuration
 runs in fresh processes started as ``torchrun`` starts them
 (``core.distributed.run_local``), gloo between them:
 
@@ -21,54 +22,39 @@ global batch, 2 processes take the same number of optimiser steps per epoch.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 
 import numpy as np
 import torch
 
 from adaptpose_pipeline.core import distributed
-from adaptpose_pipeline.core.adapt import adapt, project_normalise
+from adaptpose_pipeline.core.adapt import adapt
 from adaptpose_pipeline.core.generator import GeneratorConfig
 from adaptpose_pipeline.core.lifter import LifterCheckpoint
 from adaptpose_pipeline.core.training import TrainConfig, train_lifter
 from adaptpose_pipeline.pipelines.adapt.nodes import adapt_config, generator_params
 from adaptpose_pipeline.pipelines.config import resolve_targets
 from adaptpose_pipeline.pipelines.pretrain.nodes import pretrain_configs
-from adaptpose_pipeline.standin.motion import sample_bone_lengths, synthesise
 from benchmarks import common
 
 NAME = "ddp_scaling"
 TARGET = "3dhp"
-FAMILIES = ("walk", "turn", "crouch", "reach_wave", "sit_stand", "run")
 RUNS = (("1 process, 1 thread", 1, 1), ("2 processes, 1 thread each", 2, 1), ("1 process, 2 threads", 1, 2))
 
 
-def motion_arrays(frames: int, seed: int, normalisation: str, turn_deg: float = 0.0) -> dict:
-    """Model-input arrays (``datasets.model_input``'s keys) of one sequence per motion
-    family, ``frames`` frames each, seen by a camera 6 m away turned ``turn_deg`` about
-    the vertical."""
-    rng = np.random.default_rng(seed)
-    seqs = []
-    for family in FAMILIES:
-        joints = synthesise(family, frames, 50.0, sample_bone_lengths(rng), rng)
-        joints[..., :2] -= joints[:, :1, :2].mean(0)
-        # world (z up) -> camera (x right, y down, z forward), 6 m away
-        cam = np.stack([joints[..., 0], 1.0 - joints[..., 2], joints[..., 1]], -1)
-        a = math.radians(turn_deg)
-        R = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
-        seqs.append(cam @ R.T + np.array([0.0, 0.0, 6.0]))
-    cam = torch.as_tensor(np.concatenate(seqs), dtype=torch.float32)  # (N, 17, 3)
-    n, s = len(cam), len(FAMILIES)
-    src = {"f": torch.full((n, 2), 1145.0), "c": torch.full((n, 2), 500.0), "size": torch.full((n, 2), 1000.0)}
-    pose_2d = project_normalise(cam[:, None], {k: v for k, v in src.items()}, normalisation, False)[:, 0]
-    root = cam[:, :1]
-    return {
-        "pose_2d": pose_2d.numpy(), "pose_3d": (cam - root).numpy(), "root_3d": root[:, 0].numpy(),
-        "valid": np.ones(n, bool), "seq_start": np.arange(0, n, frames), "seq_length": np.full(s, frames),
-        "seq_f": np.full((s, 2), 1145.0, np.float32), "seq_c": np.full((s, 2), 500.0, np.float32),
-        "seq_image_size": np.full((s, 2), 1000, np.int64),
-    }
+def model_inputs(scale: float) -> dict[str, dict]:
+    """The 3DHP chain's model-input arrays (``source_train``, ``source_validation``,
+    ``target_train``) from stand-ins at ``scale``, made by the pipelines in a throw-away
+    project copy."""
+    with common.TempProject() as project:
+        project.kedro("--pipeline=standin", params=f"standin.scale={scale:g}")
+        project.kedro("--pipeline=ingest", params=f"target={TARGET}")
+        out = {}
+        for role in ("source_train", "source_validation", "target_train"):
+            _, path = project.newest(f"data/05_model_input/{TARGET}/{role}.npz")
+            with np.load(path) as npz:
+                out[role] = {k: npz[k] for k in npz.files}
+        return out
 
 
 def configs(env: str | None, quick: bool) -> dict:
@@ -85,16 +71,15 @@ def configs(env: str | None, quick: bool) -> dict:
         cfg = dataclasses.replace(cfg, batch_size=32, samples_per_epoch=128, pool_size=64, keep_samples=16)
         gen["hidden"] = 32
     return {"lifter": lifter_cfg, "train": train_cfg, "adapt": cfg, "generator": gen,
-            "normalisation": params["ingest"]["normalisation"], "frames": 200 if quick else 1000}
+            "normalisation": params["ingest"]["normalisation"], "scale": 0.25 if quick else 0.5}
 
 
 def epoch_times(settings: dict, threads: int) -> dict:
     """One rank's part: pretraining, then adaptation; seconds of each epoch (end to end)."""
     torch.set_num_threads(threads)
     cpu = torch.device("cpu")
-    norm, frames = settings["normalisation"], settings["frames"]
-    source, validation = motion_arrays(frames, 0, norm), motion_arrays(frames // 4, 1, norm)
-    target = motion_arrays(frames, 2, norm, turn_deg=40.0)
+    norm, arrays = settings["normalisation"], settings["arrays"]
+    source, validation, target = arrays["source_train"], arrays["source_validation"], arrays["target_train"]
     lifter_cfg = settings["lifter"]
     out = {}
     for loop in ("pretrain", "adapt"):
@@ -115,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env", default=None, help="configuration environment (paper: the paper's sizes)")
     args = p.parse_args(argv)
     settings = configs(args.env, args.quick)
+    settings["arrays"] = model_inputs(settings["scale"])
     runs, rows = [], []
     for label, world, threads in RUNS:
         print(f"{label} ...", flush=True)
@@ -135,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                          "batch_size": train.batch_size, "samples_per_epoch": train.samples_per_epoch},
             "adapt": {"batch_size": cfg.batch_size, "samples_per_epoch": cfg.samples_per_epoch, "schedule": cfg.schedule,
                       "d_every": cfg.d_every, "hidden": settings["generator"].get("hidden")},
-            "source_frames": settings["frames"] * len(FAMILIES),
+            "standin_scale": settings["scale"],
+            "source_frames": int(settings["arrays"]["source_train"]["valid"].sum()),
+            "target_frames": int(settings["arrays"]["target_train"]["valid"].sum()),
         },
         results={"runs": runs},
         tables=[{

@@ -135,14 +135,18 @@ def _first_epochs(seed: int) -> dict:
 
 
 # Same global batch and seed, different draws (a rank's windows and noise come from its
-# own stream), so the comparison is statistical. The tolerance is the seed-to-seed
-# spread of 1-process runs on these data, measured here: a 2-process run must land within
-# the range of five 1-process seeds widened by half its width on each side.
+# own stream; BatchNorm sees half batches), so the comparison is statistical: the 2-process
+# first-epoch loss is one more draw of the statistic whose seed-to-seed spread five
+# 1-process runs on the same data measure here. It must lie within their mean +- 3
+# standard deviations (a fresh draw of a normal statistic falls outside 0.3% of the
+# time). Measured when written: the 2-process values lay within 1.1 standard deviations
+# (e.g. pretraining 657 mm against 644 +- 29 mm; the adaptation's lifter loss 1.322
+# against 1.317 +- 0.013).
 COMPARED = {"pretrain": ("train_loss_mm",), "adapt": ("lifter", "d_2d", "d_3d", "g_adv_2d", "g_adv_3d")}
 
 
 @pytest.mark.slow
-def test_two_processes_first_epoch_losses_match_one_process_within_the_seed_spread():
+def test_two_processes_first_epoch_losses_match_one_process_within_three_seed_sds():
     singles = [_first_epochs(seed) for seed in range(5)]
     r0, r1 = distributed.run_local(_first_epochs, 2, 0)
     assert r0["world"].size == 2
@@ -151,10 +155,9 @@ def test_two_processes_first_epoch_losses_match_one_process_within_the_seed_spre
     assert all(torch.equal(r0["lifter"][k], r1["lifter"][k]) for k in r0["lifter"])
     for loop, keys in COMPARED.items():
         for key in keys:
-            values = [s[loop][0][key] for s in singles]
-            lo, hi = min(values), max(values)
-            pad = 0.5 * (hi - lo)
-            assert lo - pad <= r0[loop][0][key] <= hi + pad, (loop, key, r0[loop][0][key], values)
+            values = np.array([s[loop][0][key] for s in singles])
+            mean, sd = values.mean(), values.std(ddof=1)
+            assert abs(r0[loop][0][key] - mean) <= 3 * sd, (loop, key, r0[loop][0][key], values)
 
 
 class _Killed(Exception):
