@@ -21,12 +21,15 @@ What the training loops do with it (``core.training``, ``core.adapt``, ``core.lo
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,10 @@ def init(device: torch.device) -> torch.device:
         device = torch.device("cuda", w.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=w.rank, world_size=w.size)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend, rank=w.rank, world_size=w.size)
         atexit.register(_leave)
+        log.info("data-parallel: rank %d of %d processes (%s, %s)", w.rank, w.size, backend, device)
     return device
 
 
