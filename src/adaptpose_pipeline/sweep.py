@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -300,11 +299,11 @@ def local_tracking_server(folder: Path, timeout_s: float = 120.0) -> Iterator[st
     """``mlflow server`` on a free loopback port (SQLite backend, artifacts served from
     ``folder``), stopped on exit; yields its URI. What tests and benchmarks sweep
     against on one machine (README: a server of one's own for longer studies)."""
+    from adaptpose_pipeline.core.distributed import free_port
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     mlflow = Path(sys.executable).parent / "mlflow"
     with open(folder / "mlflow-server.log", "w") as log:

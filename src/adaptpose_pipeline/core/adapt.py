@@ -645,17 +645,17 @@ class _Adaptation:
 
     def __init__(
         self, nets: AdaptNets, ctx: StepContext, source: _Source, target: _Target, seed: int, device: torch.device, batch: int,
+        *, control: bool = False, progress: bool = True,
+        score: Callable[[dict, dict | None], dict[str, float]] | None = None, retarget: dict | None = None,
     ):
         self.nets, self.ctx, self.source, self.target, self.device, self.batch = nets, ctx, source, target, device, batch
+        self.control, self.progress, self.score, self.retarget = control, progress, score, retarget
         self.rngs = {
             "numpy_rng": np.random.default_rng(seed),
             "lifter_rng": np.random.default_rng([seed, 1]),
             "measure_rng": np.random.default_rng([seed, 2]),
         }
         self.steps = math.ceil(ctx.cfg.samples_per_epoch / ctx.cfg.batch_size)
-        self.control, self.progress = False, True
-        self.score: Callable[[dict, dict | None], dict[str, float]] | None = None
-        self.retarget: dict | None = None
         self.history: list[dict] = []
         self.samples: dict[str, list] = {}
         self.epoch_lifters: dict[int, dict] = {}
@@ -852,8 +852,8 @@ def adapt(
     # is the same for every generator configuration (ablation rows share one control).
     torch.manual_seed(int(np.random.SeedSequence([rank_seed, 3]).generate_state(1)[0]))
     ctx = StepContext(cfg, normalisation, pad, torch.Generator(device=device).manual_seed(rank_seed))
-    loop = _Adaptation(nets, ctx, source, target, rank_seed, device, batch)
-    loop.control, loop.progress, loop.score, loop.retarget = control, progress, score, domains["retarget"]
+    loop = _Adaptation(nets, ctx, source, target, rank_seed, device, batch,
+                       control=control, progress=progress, score=score, retarget=domains["retarget"])
     run_epochs(loop, cfg.epochs, "control" if control else "adapt", progress, resume, on_epoch, on_checkpoint)
     return loop.result(**domains)
 

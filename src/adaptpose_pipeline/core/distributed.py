@@ -202,7 +202,7 @@ def run_local(fn, world_size: int, *args) -> list:
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="adaptpose-ranks-") as folder:
-        mp.spawn(_run_rank, args=(world_size, _free_port(), folder, fn, args), nprocs=world_size, join=True)
+        mp.spawn(_run_rank, args=(world_size, free_port(), folder, fn, args), nprocs=world_size, join=True)
         return [torch.load(os.path.join(folder, f"{r}.pt"), weights_only=False) for r in range(world_size)]
 
 
@@ -218,7 +218,8 @@ def _run_rank(rank: int, world_size: int, port: int, folder: str, fn, args: tupl
     torch.save(result, os.path.join(folder, f"{rank}.pt"))
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface now (for a local rendezvous or server)."""
     import socket
 
     with socket.socket() as s:

@@ -125,7 +125,10 @@ class _Pretraining:
 
     rank_keys = ("sampler_rng", "torch_rng")
 
-    def __init__(self, train: dict, validation: dict, lifter_cfg: LifterConfig, cfg: TrainConfig, device: torch.device, seed: int):
+    def __init__(
+        self, train: dict, validation: dict, lifter_cfg: LifterConfig, cfg: TrainConfig, device: torch.device, seed: int,
+        progress: bool = True,
+    ):
         world = distributed.world()
         rank_seed = distributed.rank_seed(seed, world.rank)
         sampler = WindowSampler(train, lifter_cfg.receptive_field, cfg, rank_seed, world.size)  # checks the batch first
@@ -136,7 +139,7 @@ class _Pretraining:
         self.net = distributed.wrap(self.model_train, device)
         self.optimiser = torch.optim.Adam(self.model_train.parameters(), lr=cfg.lr, amsgrad=True)
         self.sampler = sampler
-        self.validation, self.cfg, self.device, self.progress = validation, cfg, device, True
+        self.validation, self.cfg, self.device, self.progress = validation, cfg, device, progress
         self.best, self.best_err, self.history = None, float("inf"), []
 
     def epoch(self, epoch: int) -> dict:
@@ -222,7 +225,6 @@ def train_lifter(
     check_arrays(validation, "source_validation")
     device = distributed.init(device)
     progress = progress and distributed.is_main()
-    loop = _Pretraining(train, validation, lifter_cfg, cfg, device, seed)
-    loop.progress = progress
+    loop = _Pretraining(train, validation, lifter_cfg, cfg, device, seed, progress)
     history = run_epochs(loop, cfg.epochs, "pretrain", progress, resume, on_epoch, on_checkpoint)
     return loop.best, history
